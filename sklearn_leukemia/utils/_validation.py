@@ -1,0 +1,262 @@
+"""Validation of image batches, shared by every estimator of the package.
+
+Every transformer, sampler and the classifier call :func:`check_images` on
+their input so that the same mistakes get the same clear message wherever
+they happen.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+_CHANNEL_COUNTS = (1, 3, 4)
+
+
+def _describe(X) -> str:
+    return f"shape {X.shape} and dtype {X.dtype}"
+
+
+def _check_one(image: np.ndarray, *, where: str, allow_nan: bool) -> None:
+    if image.dtype == object or not (
+        np.issubdtype(image.dtype, np.number) or image.dtype == bool
+    ):
+        raise ValueError(
+            f"{where} has dtype {image.dtype}; expected numeric pixels "
+            "(uint8, uint16 or float)."
+        )
+    if np.issubdtype(image.dtype, np.complexfloating):
+        raise ValueError(f"{where} has complex dtype {image.dtype}; expected real.")
+    if not allow_nan and np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise ValueError(
+                f"{where} contains NaN or infinity; images must hold finite "
+                "pixel values."
+            )
+
+
+def _check_layout(shape: tuple[int, ...], *, where: str) -> None:
+    """Reject a channel-first batch, the commonest layout mistake."""
+    if len(shape) == 4 and shape[-1] not in _CHANNEL_COUNTS:
+        if shape[1] in _CHANNEL_COUNTS:
+            raise ValueError(
+                f"{where} has shape {shape}, which looks channel-first "
+                "(n, C, H, W); expected channel-last (n, H, W, C) as in "
+                "scikit-image. Use np.moveaxis(X, 1, -1)."
+            )
+        raise ValueError(
+            f"{where} has shape {shape} with {shape[-1]} channels in the last "
+            f"axis; expected (n, H, W, C) with C in {_CHANNEL_COUNTS}."
+        )
+
+
+def check_images(
+    X,
+    *,
+    allow_ragged: bool = False,
+    allow_nan: bool = False,
+    ensure_min_samples: int = 1,
+    ensure_min_size: int = 1,
+    estimator=None,
+):
+    """Validate a batch of images and return it in a canonical form.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, height, width[, channels]) or list
+        The images. Grayscale images have 3 dimensions in total, colour images
+        4, with channels last (1, 3 or 4 of them). Pixels are numeric: uint8,
+        uint16 or float. A list of images of different sizes is accepted when
+        ``allow_ragged=True``.
+    allow_ragged : bool, default=False
+        Accept a list or object array of images whose sizes differ. The images
+        are then returned as a list of arrays.
+    allow_nan : bool, default=False
+        Accept NaN and infinite values in float images.
+    ensure_min_samples : int, default=1
+        Smallest number of images accepted.
+    ensure_min_size : int, default=1
+        Smallest height and width accepted.
+    estimator : estimator instance or str, default=None
+        Named in error messages.
+
+    Returns
+    -------
+    X_checked : ndarray or list of ndarray
+        An ndarray of shape ``(n, H, W)`` or ``(n, H, W, C)`` without copying
+        when the input already is one, or a list of 2-D/3-D arrays when
+        ``allow_ragged=True`` and the sizes differ.
+
+    Raises
+    ------
+    ValueError
+        If X is empty, has the wrong number of dimensions, a channel-first or
+        otherwise unknown layout, a non-numeric dtype, or NaN/inf pixels. The
+        message names the problem and the expected form.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_leukemia.utils import check_images
+    >>> check_images(np.zeros((2, 8, 8, 3), dtype=np.uint8)).shape
+    (2, 8, 8, 3)
+    >>> check_images(np.zeros((2, 3, 8, 8)))
+    Traceback (most recent call last):
+    ...
+    ValueError: X has shape (2, 3, 8, 8), which looks channel-first ...
+    """
+    who = ""
+    if estimator is not None:
+        name = estimator if isinstance(estimator, str) else type(estimator).__name__
+        who = f" passed to {name}"
+    where = f"X{who}"
+
+    if isinstance(X, str) or (
+        isinstance(X, Sequence) and len(X) and isinstance(X[0], str)
+    ):
+        raise ValueError(
+            f"{where} holds file paths; expected image arrays. Put an "
+            "ImageReader first in the pipeline to read files."
+        )
+
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        images = X
+    else:
+        items = list(X) if not isinstance(X, np.ndarray) else list(X)
+        arrays = [np.asarray(item) for item in items]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) <= 1 and all(a.dtype != object for a in arrays):
+            images = np.stack(arrays) if arrays else np.empty((0, 0, 0))
+        elif not allow_ragged:
+            raise ValueError(
+                f"{where} holds images of different shapes "
+                f"({sorted(shapes, key=str)[:3]}...); expected one shape. Put "
+                "an ImageResizer first to bring them to one size."
+            )
+        else:
+            return _check_ragged(
+                arrays,
+                where=where,
+                allow_nan=allow_nan,
+                ensure_min_samples=ensure_min_samples,
+                ensure_min_size=ensure_min_size,
+            )
+
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"{where} has {images.ndim} dimension(s) ({_describe(images)}); "
+            "expected a batch of images of shape (n_samples, height, width) "
+            "or (n_samples, height, width, channels). A single image needs "
+            "X[np.newaxis]."
+        )
+    _check_layout(images.shape, where=where)
+    if images.shape[0] < ensure_min_samples:
+        raise ValueError(
+            f"{where} has {images.shape[0]} image(s); at least "
+            f"{ensure_min_samples} required."
+        )
+    if min(images.shape[1:3]) < ensure_min_size:
+        raise ValueError(
+            f"{where} has images of size {images.shape[1]}x{images.shape[2]}; "
+            f"at least {ensure_min_size}x{ensure_min_size} required."
+        )
+    _check_one(images, where=where, allow_nan=allow_nan)
+    return images
+
+
+def _check_ragged(arrays, *, where, allow_nan, ensure_min_samples, ensure_min_size):
+    if len(arrays) < ensure_min_samples:
+        raise ValueError(
+            f"{where} has {len(arrays)} image(s); at least "
+            f"{ensure_min_samples} required."
+        )
+    for i, image in enumerate(arrays):
+        item = f"image {i} of {where}"
+        if image.ndim not in (2, 3):
+            raise ValueError(
+                f"{item} has {image.ndim} dimension(s) ({_describe(image)}); "
+                "expected (height, width) or (height, width, channels)."
+            )
+        if image.ndim == 3 and image.shape[-1] not in _CHANNEL_COUNTS:
+            raise ValueError(
+                f"{item} has shape {image.shape}; expected channel-last "
+                f"(height, width, C) with C in {_CHANNEL_COUNTS}."
+            )
+        if min(image.shape[:2]) < ensure_min_size:
+            raise ValueError(
+                f"{item} has size {image.shape[0]}x{image.shape[1]}; at least "
+                f"{ensure_min_size}x{ensure_min_size} required."
+            )
+        _check_one(image, where=item, allow_nan=allow_nan)
+    ndims = {a.ndim for a in arrays}
+    if len(ndims) > 1:
+        raise ValueError(
+            f"{where} mixes grayscale (H, W) and colour (H, W, C) images; "
+            "expected one layout. Read them with ImageReader to get RGB."
+        )
+    return arrays
+
+
+def n_image_channels(X) -> int:
+    """Number of channels of a checked batch (1 for grayscale ``(n, H, W)``)."""
+    first = X[0] if isinstance(X, list) else X
+    ndim_image = first.ndim if isinstance(X, list) else first.ndim
+    if isinstance(X, list):
+        return 1 if ndim_image == 2 else first.shape[-1]
+    return 1 if X.ndim == 3 else X.shape[-1]
+
+
+def check_image_channels(estimator, X, *, reset: bool) -> None:
+    """Record or check the channel count, like scikit-learn's ``n_features_in_``.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Gets ``n_channels_in_`` when ``reset`` is True.
+    X : ndarray or list of ndarray
+        A batch returned by :func:`check_images`.
+    reset : bool
+        True in ``fit``: store the count. False afterwards: compare with it.
+
+    Raises
+    ------
+    ValueError
+        If ``reset`` is False and the count differs from the one seen in fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from sklearn_leukemia.utils import check_image_channels
+    >>> est = BaseEstimator()
+    >>> check_image_channels(est, np.zeros((1, 4, 4, 3)), reset=True)
+    >>> est.n_channels_in_
+    3
+    """
+    n_channels = n_image_channels(X)
+    if reset:
+        estimator.n_channels_in_ = n_channels
+        return
+    expected = getattr(estimator, "n_channels_in_", None)
+    if expected is not None and n_channels != expected:
+        raise ValueError(
+            f"X has {n_channels} channel(s), but {type(estimator).__name__} was "
+            f"fitted on images with {expected} channel(s); give images of the "
+            "same layout as in fit."
+        )
+
+
+def check_scalar_in(value, name: str, allowed) -> None:
+    """Raise ValueError if ``value`` is not one of ``allowed``, naming ``name``."""
+    if value not in allowed:
+        raise ValueError(
+            f"{name}={value!r} is not supported; expected one of "
+            f"{sorted(map(str, allowed))}."
+        )
+
+
+def is_integral(value) -> bool:
+    """True for Python and numpy integers, False for bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
