@@ -17,7 +17,13 @@ _LAZY = {
     "load_model": "sklearn_leukemia.persistence",
 }
 
-__all__ = sorted(["__version__", *_LAZY])
+__all__ = [
+    "SECNNClassifier",
+    "__version__",
+    "load_model",
+    "make_leukemia_pipeline",
+    "save_model",
+]
 
 
 def __getattr__(name):

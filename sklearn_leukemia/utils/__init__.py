@@ -5,4 +5,4 @@ from sklearn_leukemia.utils._validation import (
     check_images,
 )
 
-__all__ = sorted(["check_image_channels", "check_images"])
+__all__ = ["check_image_channels", "check_images"]

@@ -200,11 +200,10 @@ def _check_ragged(arrays, *, where, allow_nan, ensure_min_samples, ensure_min_si
 
 
 def n_image_channels(X) -> int:
-    """Number of channels of a checked batch (1 for grayscale ``(n, H, W)``)."""
-    first = X[0] if isinstance(X, list) else X
-    ndim_image = first.ndim if isinstance(X, list) else first.ndim
+    """Return the channel count of a checked batch (1 for ``(n, H, W)``)."""
     if isinstance(X, list):
-        return 1 if ndim_image == 2 else first.shape[-1]
+        first = X[0]
+        return 1 if first.ndim == 2 else first.shape[-1]
     return 1 if X.ndim == 3 else X.shape[-1]
 
 
@@ -258,5 +257,5 @@ def check_scalar_in(value, name: str, allowed) -> None:
 
 
 def is_integral(value) -> bool:
-    """True for Python and numpy integers, False for bool."""
+    """Tell whether ``value`` is a Python or numpy integer (bool excluded)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -18,9 +18,9 @@ def all_estimators() -> list[tuple[str, type]]:
     Walks every module of the package and keeps the non-abstract classes that
     derive from :class:`sklearn.base.BaseEstimator`, have a ``fit`` method and
     whose names are public (no leading underscore), sorted by name. Parameter
-    holders such as ``AugmentationPolicy`` have no ``fit`` and are left out. Tests use it so that a
-    new estimator is covered by the common checks without being listed by
-    hand.
+    holders such as ``AugmentationPolicy`` have no ``fit`` and are left out.
+    Tests use it so that a new estimator is covered by the common checks
+    without being listed by hand.
 
     Returns
     -------

@@ -1,0 +1,319 @@
+"""Portable model files that run no code when loaded.
+
+A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_
+file. Its tensors hold every numeric array of the fitted pipeline (network
+weights, normalization statistics); its header metadata holds a JSON
+description of the pipeline: the class of each step (from an allow-list of
+this package's classes), its parameters, and its small fitted attributes.
+Loading parses JSON and reads tensors; unlike pickle it never imports or
+calls anything named by the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import sklearn_leukemia
+
+FORMAT_NAME = "sklearn-leukemia-model"
+FORMAT_VERSION = 1
+_META_KEY = "sklearn_leukemia"
+
+
+def _allowed_classes() -> dict[str, type]:
+    """Classes a model file may name, by qualified name."""
+    from imblearn.pipeline import Pipeline as ImbPipeline
+    from sklearn.pipeline import Pipeline as SkPipeline
+
+    from sklearn_leukemia.augmentation import AugmentationPolicy
+    from sklearn_leukemia.utils.discovery import all_estimators
+
+    classes = [ImbPipeline, SkPipeline, AugmentationPolicy]
+    classes += [cls for _, cls in all_estimators()]
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
+
+
+def _qualname(obj) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class _Encoder:
+    """Turns estimators into JSON plus a flat dict of named arrays."""
+
+    def __init__(self, allowed: dict[str, type]):
+        self.allowed = allowed
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def value(self, value, key: str):
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, np.generic):
+            return self.value(value.item(), key)
+        if isinstance(value, int | float):
+            if isinstance(value, float) and not np.isfinite(value):
+                return {"__float__": repr(value)}
+            return value
+        if isinstance(value, list | tuple):
+            items = [self.value(v, f"{key}.{i}") for i, v in enumerate(value)]
+            return items if isinstance(value, list) else {"__tuple__": items}
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                raise TypeError(f"{key}: only dicts with string keys can be saved.")
+            return {
+                "__dict__": {k: self.value(v, f"{key}.{k}") for k, v in value.items()}
+            }
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind in "biuf":
+                self.arrays[key] = np.ascontiguousarray(value)
+                return {"__array__": key}
+            if value.dtype.kind in "USO":
+                return {
+                    "__strarray__": [str(v) for v in value.ravel()],
+                    "shape": list(value.shape),
+                    "kind": value.dtype.kind,
+                }
+        if isinstance(value, type) and hasattr(value, "__module__"):
+            name = f"{value.__module__}.{value.__qualname__}"
+            if name in self.allowed:
+                return {"__type__": name}
+        if _qualname(value) in self.allowed:
+            return self.estimator(value, key)
+        raise TypeError(
+            f"{key}: a value of type {type(value).__name__} cannot be saved in "
+            "the portable format; use pickle/joblib for custom objects."
+        )
+
+    def estimator(self, est, key: str) -> dict:
+        name = _qualname(est)
+        if name not in self.allowed:
+            raise TypeError(
+                f"{key}: {name} is not a sklearn-leukemia class; the portable "
+                "format only stores this package's estimators. Use joblib.dump "
+                "for pipelines with other steps."
+            )
+        if hasattr(est, "steps"):  # a Pipeline: its steps are encoded one by one
+            steps = [
+                [
+                    step_name,
+                    step
+                    if isinstance(step, str) or step is None
+                    else self.estimator(step, f"{key}.{step_name}"),
+                ]
+                for step_name, step in est.steps
+            ]
+            return {
+                "class": name,
+                "steps": steps,
+                "params": {"memory": None, "verbose": bool(est.verbose)},
+            }
+        params = {
+            k: self.value(v, f"{key}.params.{k}")
+            for k, v in est.get_params(deep=False).items()
+        }
+        doc = {"class": name, "params": params}
+        if hasattr(est, "_get_portable_state"):
+            state, arrays = est._get_portable_state()
+            doc["state"] = self.value(state, f"{key}.state")
+            for array_name, array in arrays.items():
+                self.arrays[f"{key}.tensor.{array_name}"] = np.ascontiguousarray(array)
+            doc["tensors"] = sorted(arrays)
+        else:
+            fitted = {
+                k: v
+                for k, v in vars(est).items()
+                if k.endswith("_") and not k.startswith("_")
+            }
+            doc["fitted"] = {
+                k: self.value(v, f"{key}.fitted.{k}") for k, v in fitted.items()
+            }
+        return doc
+
+
+class _Decoder:
+    def __init__(self, allowed: dict[str, type], arrays):
+        self.allowed = allowed
+        self.arrays = arrays
+
+    def cls(self, name: str) -> type:
+        if name not in self.allowed:
+            raise ValueError(
+                f"the model file names class {name!r}, which is not a "
+                "sklearn-leukemia class; refusing to load it."
+            )
+        return self.allowed[name]
+
+    def value(self, value):
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "__array__" in value:
+            return self.arrays[value["__array__"]]
+        if "__tuple__" in value:
+            return tuple(self.value(v) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {k: self.value(v) for k, v in value["__dict__"].items()}
+        if "__float__" in value:
+            return float(value["__float__"])
+        if "__strarray__" in value:
+            dtype = object if value["kind"] == "O" else str
+            return np.array(value["__strarray__"], dtype=dtype).reshape(value["shape"])
+        if "__type__" in value:
+            return self.cls(value["__type__"])
+        if "class" in value:
+            return self.estimator(value, "")
+        raise ValueError(f"unreadable value in the model file: {value!r}")
+
+    def estimator(self, doc: dict, key: str):
+        cls = self.cls(doc["class"])
+        if "steps" in doc:
+            steps = [
+                (
+                    name,
+                    step
+                    if isinstance(step, str) or step is None
+                    else self.estimator(step, f"{key}.{name}"),
+                )
+                for name, step in doc["steps"]
+            ]
+            return cls(steps, **doc["params"])
+        params = {k: self.value(v) for k, v in doc["params"].items()}
+        est = cls(**params)
+        if "state" in doc:
+            prefix = f"{key}.tensor."
+            arrays = {name: self.arrays[prefix + name] for name in doc["tensors"]}
+            est._set_portable_state(self.value(doc["state"]), arrays)
+        else:
+            for attr, value in doc.get("fitted", {}).items():
+                setattr(est, attr, self.value(value))
+        return est
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save a fitted pipeline or estimator to a portable, code-free file.
+
+    The file is a single ``safetensors`` file: numeric arrays as tensors and
+    a JSON description (classes, parameters, small fitted attributes,
+    versions) in its header. It is written atomically: a crash never leaves
+    a half-written file at ``path``.
+
+    Parameters
+    ----------
+    model : Pipeline or estimator
+        A pipeline made of this package's estimators (for example from
+        :func:`~sklearn_leukemia.make_leukemia_pipeline`), or one of them.
+    path : str or path-like
+        Where to write; the conventional suffix is ``.slk``.
+
+    Returns
+    -------
+    path : Path
+        The path written.
+
+    Raises
+    ------
+    TypeError
+        If the pipeline holds a step or a parameter value that the portable
+        format cannot describe (use ``joblib.dump`` for those).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_leukemia import load_model, save_model
+    >>> from sklearn_leukemia.preprocessing import IntensityNormalizer
+    >>> X = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), np.uint8)
+    >>> norm = IntensityNormalizer(method="standard").fit(X)
+    >>> import tempfile, os
+    >>> path = save_model(norm, os.path.join(tempfile.mkdtemp(), "norm.slk"))
+    >>> np.allclose(load_model(path).transform(X), norm.transform(X))
+    True
+    """
+    from safetensors.numpy import save_file
+
+    encoder = _Encoder(_allowed_classes())
+    doc = encoder.estimator(model, "model")
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": sklearn_leukemia.__version__,
+        "model": doc,
+    }
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    os.close(fd)
+    try:
+        save_file(encoder.arrays, tmp, metadata={_META_KEY: json.dumps(header)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(path: str | os.PathLike):
+    """Load a model saved by :func:`save_model`, running no code from the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_model`.
+
+    Returns
+    -------
+    model : Pipeline or estimator
+        The fitted pipeline or estimator, ready to ``predict``. Network
+        weights are loaded on the CPU; a model trained on a GPU predicts on a
+        CPU-only machine.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a sklearn-leukemia model, was written by an
+        incompatible version of the format, or names a class outside this
+        package.
+
+    Examples
+    --------
+    See :func:`save_model`.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            arrays = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is not a sklearn-leukemia model file ({exc})."
+        ) from exc
+    try:
+        header = json.loads(metadata[_META_KEY])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{str(path)!r} is a safetensors file but not a sklearn-leukemia "
+            "model (no model description in its header)."
+        ) from exc
+    if header.get("format") != FORMAT_NAME:
+        raise ValueError(f"{str(path)!r} is not a sklearn-leukemia model file.")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} was written by sklearn-leukemia "
+            f"{header.get('library_version', '?')} in model format {version}; "
+            f"this sklearn-leukemia {sklearn_leukemia.__version__} reads format "
+            f"{FORMAT_VERSION} only. Load it with the version that wrote it "
+            "and save it again, or retrain."
+        )
+    return _Decoder(_allowed_classes(), arrays).estimator(header["model"], "model")

@@ -1,0 +1,158 @@
+"""The leukemia pipeline of the design document, built by one function."""
+
+from __future__ import annotations
+
+from imblearn.pipeline import Pipeline
+
+_CONTRAST = (None, "stretch", "clahe", "gamma")
+_DENOISE = (None, "gaussian", "median", "bilateral", "nl_means")
+_NORMALIZE = (None, "unit", "symmetric", "standard")
+
+
+def _check_choice(value, name: str, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"{name}={value!r} is not supported; expected one of "
+            f"{[str(a) for a in allowed]}."
+        )
+
+
+def make_leukemia_pipeline(
+    *,
+    image_size: int = 224,
+    contrast: str | None = None,
+    denoise: str | None = None,
+    normalize: str | None = "standard",
+    augment=True,
+    n_copies: int = 0,
+    balance: bool = False,
+    architecture: str = "secnn",
+    n_jobs: int | None = None,
+    random_state=None,
+    memory=None,
+    **classifier_params,
+) -> Pipeline:
+    """Build the imbalanced-learn Pipeline from file paths to a fitted SE-CNN.
+
+    The steps, in order and with these names, are ``read``
+    (:class:`~sklearn_leukemia.preprocessing.ImageReader`), ``resize``
+    (:class:`~sklearn_leukemia.preprocessing.ImageResizer`), ``contrast``
+    (:class:`~sklearn_leukemia.preprocessing.ContrastAdjuster`), ``denoise``
+    (:class:`~sklearn_leukemia.preprocessing.ImageDenoiser`), ``normalize``
+    (:class:`~sklearn_leukemia.preprocessing.IntensityNormalizer`), ``augment``
+    (:class:`~sklearn_leukemia.augmentation.ImageAugmenter`, a sampler that
+    only runs in ``fit``) and ``classifier``
+    (:class:`~sklearn_leukemia.SECNNClassifier`). A step that is switched off
+    is ``"passthrough"`` but keeps its name, so that a grid search can switch
+    it on: ``{"denoise": [ImageDenoiser(method="median"), "passthrough"]}``.
+
+    The pipeline takes file paths or image arrays alike: ``read`` reads paths
+    (resizing while reading) and passes arrays through to ``resize``.
+
+    Parameters
+    ----------
+    image_size : int, default=224
+        Side of the square images the network sees.
+    contrast : {"stretch", "clahe", "gamma"} or None, default=None
+        Contrast adjustment, or none.
+    denoise : {"gaussian", "median", "bilateral", "nl_means"} or None, \
+default=None
+        Noise removal, or none.
+    normalize : {"standard", "unit", "symmetric"} or None, default="standard"
+        Intensity normalization: per-channel z-score learned in fit, [0, 1] or
+        [-1, 1]. With None the classifier scales uint8 images to [0, 1].
+    augment : bool or AugmentationPolicy, default=True
+        Random augmentation of every training batch, freshly drawn at each
+        epoch on the training device. True uses the default
+        :class:`~sklearn_leukemia.augmentation.AugmentationPolicy`; a policy
+        is used as given; False switches it off. Never applied at prediction.
+    n_copies : int, default=0
+        Augmented copies of each training image added once, before training,
+        by the ``augment`` sampler step (0 switches the step off unless
+        ``balance`` is True).
+    balance : bool, default=False
+        Oversample minority classes with augmented copies until classes are
+        even (``augment`` sampler step).
+    architecture : str, default="secnn"
+        Network from the architecture registry
+        (:func:`~sklearn_leukemia.nn.list_architectures`).
+    n_jobs : int or None, default=None
+        Parallel image reading.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sampler and the classifier.
+    memory : str or joblib.Memory, default=None
+        Caches fitted transformers, as in :class:`imblearn.pipeline.Pipeline`.
+    **classifier_params
+        Passed to :class:`~sklearn_leukemia.SECNNClassifier`, for example
+        ``max_epochs=20``, ``lr=3e-3``, ``module__width=16`` or
+        ``device="cuda"``.
+
+    Returns
+    -------
+    pipeline : imblearn.pipeline.Pipeline
+        Unfitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_leukemia import make_leukemia_pipeline
+    >>> pipe = make_leukemia_pipeline(image_size=16, max_epochs=1, batch_size=8,
+    ...                               module__width=4, random_state=0)
+    >>> [name for name, _ in pipe.steps]
+    ['read', 'resize', 'contrast', 'denoise', 'normalize', 'augment', 'classifier']
+    >>> X = np.random.default_rng(0).integers(0, 256, (12, 20, 20, 3), np.uint8)
+    >>> y = np.array(["normal", "ALL"] * 6)
+    >>> pipe.fit(X, y).predict(X[:2]).shape
+    (2,)
+    """
+    from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
+    from sklearn_leukemia.classifier import SECNNClassifier
+    from sklearn_leukemia.preprocessing import (
+        ContrastAdjuster,
+        ImageDenoiser,
+        ImageReader,
+        ImageResizer,
+        IntensityNormalizer,
+    )
+
+    _check_choice(contrast, "contrast", _CONTRAST)
+    _check_choice(denoise, "denoise", _DENOISE)
+    _check_choice(normalize, "normalize", _NORMALIZE)
+    if isinstance(augment, AugmentationPolicy):
+        policy = augment
+    elif augment is True:
+        policy = AugmentationPolicy()
+    elif augment is False or augment is None:
+        policy = None
+    else:
+        raise ValueError(
+            f"augment={augment!r} is not supported; expected True, False or an "
+            "AugmentationPolicy."
+        )
+
+    sampler = "passthrough"
+    if n_copies or balance:
+        sampler = ImageAugmenter(
+            n_copies=n_copies, balance=balance, random_state=random_state
+        )
+    steps = [
+        ("read", ImageReader(image_size=image_size, n_jobs=n_jobs)),
+        ("resize", ImageResizer(size=image_size)),
+        ("contrast", ContrastAdjuster(method=contrast) if contrast else "passthrough"),
+        ("denoise", ImageDenoiser(method=denoise) if denoise else "passthrough"),
+        (
+            "normalize",
+            IntensityNormalizer(method=normalize) if normalize else "passthrough",
+        ),
+        ("augment", sampler),
+        (
+            "classifier",
+            SECNNClassifier(
+                architecture=architecture,
+                augmentation=policy,
+                random_state=random_state,
+                **classifier_params,
+            ),
+        ),
+    ]
+    return Pipeline(steps, memory=memory)
