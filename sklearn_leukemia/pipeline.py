@@ -132,8 +132,12 @@ default=None
 
     sampler = "passthrough"
     if n_copies or balance:
+        # An explicit policy (not None) so a grid can tune augment__policy__*.
         sampler = ImageAugmenter(
-            n_copies=n_copies, balance=balance, random_state=random_state
+            policy=AugmentationPolicy(),
+            n_copies=n_copies,
+            balance=balance,
+            random_state=random_state,
         )
     steps = [
         ("read", ImageReader(image_size=image_size, n_jobs=n_jobs)),

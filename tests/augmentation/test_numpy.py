@@ -1,0 +1,182 @@
+import numpy as np
+import pytest
+
+from sklearn_leukemia.augmentation import AugmentationPolicy, augment_images
+
+OFF = dict(
+    rotation=None,
+    horizontal_flip=False,
+    vertical_flip=False,
+    zoom=None,
+    shift=None,
+    shear=None,
+    brightness=None,
+    contrast=None,
+)
+
+
+def fixed(n, fill="reflect", **values):
+    """A geometry-only policy and params with the given values for every image."""
+    policy = AugmentationPolicy(**{**OFF, "fill": fill})
+    params = policy.sample(n, random_state=0)
+    for key, value in values.items():
+        params[key] = np.broadcast_to(np.asarray(value), params[key].shape).copy()
+    return policy, params
+
+
+@pytest.fixture(params=["uint8-rgb", "float32-gray", "float64-rgb"])
+def images(request, rng):
+    dtype, layout = request.param.split("-")
+    shape = (4, 12, 12, 3) if layout == "rgb" else (4, 12, 12)
+    if dtype == "uint8":
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    return rng.random(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("fill", ["reflect", "nearest", "constant"])
+def test_exact_transforms_match_numpy(images, fill):
+    policy, params = fixed(4, fill, rotation=90)
+    out = augment_images(images, policy, params=params)
+    np.testing.assert_allclose(out, np.rot90(images, axes=(1, 2)), atol=1e-6)
+
+    policy, params = fixed(4, fill, rotation=-90)
+    out = augment_images(images, policy, params=params)
+    np.testing.assert_allclose(out, np.rot90(images, k=-1, axes=(1, 2)), atol=1e-6)
+
+    policy, params = fixed(4, fill, horizontal_flip=True)
+    out = augment_images(images, policy, params=params)
+    np.testing.assert_array_equal(out, images[:, :, ::-1])
+
+    policy, params = fixed(4, fill, vertical_flip=True, horizontal_flip=True)
+    out = augment_images(images, policy, params=params)
+    np.testing.assert_array_equal(out, images[:, ::-1, ::-1])
+
+
+def test_whole_pixel_shift_with_each_fill(images):
+    # 3 columns right and 2 rows down on a 12x12 image.
+    shift = [3 / 12, 2 / 12]
+    inside = np.roll(images, (2, 3), axis=(1, 2))[:, 2:, 3:]
+
+    policy, params = fixed(4, "constant", shift=shift)
+    out = augment_images(images, policy, params=params, value_range=(0, 1))
+    np.testing.assert_array_equal(out[:, 2:, 3:], inside)
+    assert np.all(out[:, :2] == 0) and np.all(out[:, :, :3] == 0)
+
+    policy, params = fixed(4, "nearest", shift=shift)
+    out = augment_images(images, policy, params=params)
+    np.testing.assert_array_equal(out[:, 2:, 3:], inside)
+    np.testing.assert_array_equal(out[:, 2:, 0], images[:, :-2, 0])
+
+    policy, params = fixed(4, "reflect", shift=shift)
+    out = augment_images(images, policy, params=params)
+    np.testing.assert_array_equal(out[:, 2:, 3:], inside)
+    # Mirrored about the border, the edge pixel repeated: c b a | a b c.
+    np.testing.assert_array_equal(out[:, 2:, 2], images[:, :-2, 0])
+    np.testing.assert_array_equal(out[:, 2:, 0], images[:, :-2, 2])
+
+
+def test_constant_fill_uses_low_end_of_value_range(rng):
+    images = rng.uniform(-1, 1, size=(2, 8, 8, 3))
+    policy, params = fixed(2, "constant", shift=[0.25, 0])
+    out = augment_images(images, policy, params=params, value_range=(-1, 1))
+    assert np.all(out[:, :, :2] == -1)
+
+
+def test_identity_policy_returns_the_input(images):
+    out = augment_images(images, AugmentationPolicy(**OFF), random_state=0)
+    np.testing.assert_array_equal(out, images)
+    assert out.dtype == images.dtype and out is not images
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_shape_and_dtype_are_kept_and_input_not_mutated(rng, dtype):
+    if np.issubdtype(dtype, np.integer):
+        images = rng.integers(0, np.iinfo(dtype).max, (3, 16, 16, 3)).astype(dtype)
+    else:
+        images = rng.random((3, 16, 16, 3)).astype(dtype)
+    before = images.copy()
+    out = augment_images(images, AugmentationPolicy(), random_state=0)
+    assert out.shape == images.shape and out.dtype == images.dtype
+    np.testing.assert_array_equal(images, before)
+    assert not np.array_equal(out, images)
+
+
+def test_uint8_is_rounded_and_clipped(rng):
+    images = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    policy = AugmentationPolicy(**{**OFF, "brightness": (0.2, 0.2)})
+    out = augment_images(images, policy, random_state=0)
+    expected = np.clip(np.rint(images + 0.2 * 255), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(out, expected)
+    policy = AugmentationPolicy(**{**OFF, "brightness": (-1, -1)})
+    assert np.all(augment_images(images, policy, random_state=0) == 0)
+
+
+def test_contrast_scales_around_the_image_mean(rng):
+    images = rng.random((2, 8, 8, 3))
+    policy = AugmentationPolicy(**{**OFF, "contrast": (1.5, 1.5)})
+    out = augment_images(images, policy, random_state=0, value_range=(-10, 10))
+    mean = images.mean(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(out, (images - mean) * 1.5 + mean)
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), mean.ravel())
+
+
+def test_brightness_is_relative_to_value_range(rng):
+    images = rng.random((2, 8, 8)) * 0.5 + 0.25  # inside [0.25, 0.75]
+    policy = AugmentationPolicy(**{**OFF, "brightness": (0.1, 0.1)})
+    out = augment_images(images, policy, value_range=(-1, 1), random_state=0)
+    np.testing.assert_allclose(out, images + 0.2)
+    # Without value_range the min and max of the float batch are the range,
+    # and the result is clipped to it.
+    out = augment_images(images, policy, random_state=0)
+    span = images.max() - images.min()
+    np.testing.assert_allclose(out, np.minimum(images + 0.1 * span, images.max()))
+
+
+def test_random_state_reproducible(rgb_images):
+    policy = AugmentationPolicy()
+    first = augment_images(rgb_images, policy, random_state=0)
+    np.testing.assert_array_equal(
+        first, augment_images(rgb_images, policy, random_state=0)
+    )
+    assert not np.array_equal(first, augment_images(rgb_images, policy, random_state=1))
+    # None means the default policy.
+    np.testing.assert_array_equal(
+        first, augment_images(rgb_images, None, random_state=0)
+    )
+
+
+def test_list_of_images_is_accepted(rgb_images):
+    out = augment_images(list(rgb_images), random_state=0)
+    assert out.shape == rgb_images.shape
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.full((2, 8, 8), np.nan), "NaN or infinity"),
+        (np.full((2, 8, 8, 3), np.inf), "NaN or infinity"),
+        (np.zeros((8, 8)), "2 dimension"),
+        (np.zeros((2, 3, 8, 8)), "channel-first"),
+        (np.zeros((0, 8, 8)), "0 image"),
+        (np.zeros((2, 8, 8), dtype=bool), "dtype bool"),
+    ],
+)
+def test_bad_images_raise(images, message):
+    with pytest.raises(ValueError, match=message):
+        augment_images(images, random_state=0)
+
+
+def test_bad_arguments_raise(rgb_images):
+    with pytest.raises(ValueError, match="value_range="):
+        augment_images(rgb_images, value_range=(1, 0))
+    with pytest.raises(ValueError, match="value_range="):
+        augment_images(rgb_images, value_range=(0, np.nan))
+    with pytest.raises(ValueError, match="value_range="):
+        augment_images(rgb_images, value_range=5)
+    with pytest.raises(TypeError, match="expected an AugmentationPolicy"):
+        augment_images(rgb_images, {"zoom": 0.1})
+    with pytest.raises(ValueError, match="fill="):
+        augment_images(rgb_images, AugmentationPolicy(fill="mirror"))
+    params = AugmentationPolicy().sample(3, random_state=0)
+    with pytest.raises(ValueError, match="expected 12 values each"):
+        augment_images(rgb_images, params=params)

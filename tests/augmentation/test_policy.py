@@ -1,0 +1,248 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
+
+OFF = dict(
+    rotation=None,
+    horizontal_flip=False,
+    vertical_flip=False,
+    zoom=None,
+    shift=None,
+    shear=None,
+    brightness=None,
+    contrast=None,
+)
+
+
+def apply(matrix, x, y):
+    return (matrix @ np.array([x, y, 1.0]))[:2]
+
+
+def test_default_policy_is_valid_and_has_no_fit():
+    policy = AugmentationPolicy()
+    assert policy.validate() is policy
+    # all_estimators() skips classes without fit: a policy is not an estimator.
+    assert not hasattr(policy, "fit")
+    assert "AugmentationPolicy(" in repr(AugmentationPolicy(zoom=0.3))
+    assert "zoom=0.3" in repr(AugmentationPolicy(zoom=0.3))
+
+
+def test_paper_policy_is_geometric_only():
+    policy = AugmentationPolicy.paper().validate()
+    assert policy.brightness is None and policy.contrast is None
+    assert not policy.has_colour
+    assert policy.rotation == (0, 360)
+    assert AugmentationPolicy().has_colour
+
+
+def test_get_set_params_clone_pickle_round_trip():
+    policy = AugmentationPolicy(zoom=(0.9, 1.3), fill="nearest")
+    params = policy.get_params()
+    assert params["zoom"] == (0.9, 1.3)
+    assert params["fill"] == "nearest"
+    copy = clone(policy)
+    assert copy is not policy and copy.get_params() == params
+    policy.set_params(zoom=0.5, shear=None)
+    assert (policy.zoom, policy.shear) == (0.5, None)
+    restored = pickle.loads(pickle.dumps(policy))
+    assert restored.get_params() == policy.get_params()
+
+
+def test_nested_params_through_the_sampler():
+    augmenter = ImageAugmenter(policy=AugmentationPolicy())
+    assert augmenter.get_params()["policy__zoom"] == (0.8, 1.2)
+    augmenter.set_params(policy__zoom=0.05, policy__fill="constant")
+    assert augmenter.policy.zoom == 0.05
+    copy = clone(augmenter)
+    assert copy.policy is not augmenter.policy
+    assert copy.get_params()["policy__zoom"] == 0.05
+    assert copy.get_params()["policy__fill"] == "constant"
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("rotation", 30, (-30, 30)),
+        ("rotation", (10, 20), (10, 20)),
+        ("zoom", 0.25, (0.75, 1.25)),
+        ("zoom", (1.5, 2.0), (1.5, 2.0)),
+        ("shift", 0.2, (-0.2, 0.2)),
+        ("shear", 5, (-5, 5)),
+        ("brightness", 0.3, (-0.3, 0.3)),
+        ("contrast", 0.5, (0.5, 1.5)),
+        ("contrast", (1.2, 1.4), (1.2, 1.4)),
+    ],
+)
+def test_numbers_and_ranges_bound_the_samples(name, value, expected):
+    params = AugmentationPolicy(**{**OFF, name: value}).sample(500, random_state=0)
+    values = params[name]
+    assert values.min() >= expected[0] and values.max() <= expected[1]
+    # The draws fill the range rather than sitting at one value.
+    assert values.max() - values.min() > 0.8 * (expected[1] - expected[0])
+
+
+@pytest.mark.parametrize("off", [None, 0])
+def test_none_and_zero_switch_a_change_off(off):
+    policy = AugmentationPolicy(
+        rotation=off, zoom=off, shift=off, shear=off, brightness=off, contrast=off
+    )
+    params = policy.sample(20, random_state=0)
+    assert np.all(params["rotation"] == 0) and np.all(params["shear"] == 0)
+    assert np.all(params["zoom"] == 1) and np.all(params["contrast"] == 1)
+    assert np.all(params["shift"] == 0) and np.all(params["brightness"] == 0)
+    assert not policy.has_colour
+
+
+def test_flips_have_probability_one_half_or_zero():
+    params = AugmentationPolicy().sample(2000, random_state=0)
+    for key in ("horizontal_flip", "vertical_flip"):
+        assert params[key].dtype == bool
+        assert 0.45 < params[key].mean() < 0.55
+    params = AugmentationPolicy(horizontal_flip=False).sample(100, random_state=0)
+    assert not params["horizontal_flip"].any()
+
+
+def test_sample_shapes_and_reproducibility():
+    policy = AugmentationPolicy()
+    first = policy.sample(7, random_state=3)
+    assert first["shift"].shape == (7, 2)
+    assert all(first[key].shape == (7,) for key in first if key != "shift")
+    again = policy.sample(7, random_state=3)
+    other = policy.sample(7, random_state=4)
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    assert not np.array_equal(first["rotation"], other["rotation"])
+    from_generator = policy.sample(7, np.random.default_rng(3))
+    np.testing.assert_array_equal(
+        from_generator["zoom"], policy.sample(7, np.random.default_rng(3))["zoom"]
+    )
+    assert policy.sample(0, random_state=0)["rotation"].shape == (0,)
+
+
+def test_switching_one_change_off_keeps_the_others():
+    full = AugmentationPolicy().sample(10, random_state=0)
+    no_zoom = AugmentationPolicy(zoom=None).sample(10, random_state=0)
+    np.testing.assert_array_equal(full["rotation"], no_zoom["rotation"])
+    np.testing.assert_array_equal(full["shift"], no_zoom["shift"])
+    assert np.all(no_zoom["zoom"] == 1)
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, True])
+def test_sample_rejects_bad_n(n):
+    with pytest.raises(ValueError, match="n="):
+        AugmentationPolicy().sample(n, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("zoom", 0.0 - 1e-9, "zoom="),
+        ("zoom", 1.0, "zoom="),
+        ("zoom", (0, 1.2), "zoom="),
+        ("zoom", (-0.5, 1.2), "zoom="),
+        ("zoom", (1.2, 0.8), "zoom=.*min 1.2 > max 0.8"),
+        ("zoom", True, "zoom="),
+        ("rotation", -5, "rotation="),
+        ("rotation", (90, 10), "rotation=.*min 90.0 > max 10.0"),
+        ("rotation", (1, 2, 3), "rotation="),
+        ("rotation", "all", "rotation="),
+        ("rotation", np.nan, "rotation="),
+        ("rotation", (0, np.inf), "rotation="),
+        ("shift", 1.0, "shift="),
+        ("shift", (-1.0, 0.5), "shift="),
+        ("shear", 90, "shear="),
+        ("shear", (-95, 10), "shear="),
+        ("brightness", 1.5, "brightness="),
+        ("brightness", (-2, 0), "brightness="),
+        ("contrast", -0.1, "contrast="),
+        ("contrast", (-0.5, 1), "contrast="),
+        ("contrast", 1.01, "contrast="),
+        ("horizontal_flip", "yes", "horizontal_flip="),
+        ("vertical_flip", 0.5, "vertical_flip="),
+        ("fill", "wrap", "fill='wrap' is not supported"),
+        ("fill", None, "fill=None is not supported"),
+    ],
+)
+def test_invalid_values_name_the_parameter(name, value, message):
+    policy = AugmentationPolicy(**{name: value})  # __init__ only stores
+    with pytest.raises(ValueError, match=message):
+        policy.validate()
+    with pytest.raises(ValueError, match=message):
+        policy.sample(3, random_state=0)
+
+
+def test_matrices_identity_flip_rotation_shift_conventions():
+    shape = (10, 16)  # height, width
+    policy = AugmentationPolicy(**OFF)
+    params = policy.sample(1, random_state=0)
+    np.testing.assert_allclose(policy.matrices(params, shape)[0], np.eye(3))
+
+    flip = {**params, "horizontal_flip": np.array([True])}
+    # Column 0 lands on column W - 1; rows are unchanged.
+    np.testing.assert_allclose(apply(policy.matrices(flip, shape)[0], 0, 3), (15, 3))
+
+    flip = {**params, "vertical_flip": np.array([True])}
+    np.testing.assert_allclose(apply(policy.matrices(flip, shape)[0], 2, 0), (2, 9))
+
+    # 90 degrees counter-clockwise as displayed: a point right of the centre
+    # goes above it.
+    rotate = {**params, "rotation": np.array([90.0])}
+    matrix = policy.matrices(rotate, (9, 9))[0]
+    np.testing.assert_allclose(apply(matrix, 8, 4), (4, 0), atol=1e-12)
+
+    shift = {**params, "shift": np.array([[0.25, -0.1]])}
+    matrix = policy.matrices(shift, shape)[0]
+    np.testing.assert_allclose(apply(matrix, 0, 0), (4, -1))
+
+    zoom = {**params, "zoom": np.array([2.0])}
+    matrix = policy.matrices(zoom, (9, 9))[0]
+    np.testing.assert_allclose(apply(matrix, 4, 4), (4, 4))  # the centre stays
+    np.testing.assert_allclose(apply(matrix, 5, 4), (6, 4))
+
+    shear = {**params, "shear": np.array([45.0])}
+    matrix = policy.matrices(shear, (9, 9))[0]
+    np.testing.assert_allclose(apply(matrix, 4, 6), (6, 6))  # 2 rows down
+
+
+def test_matrices_accept_channel_shape_and_check_params():
+    policy = AugmentationPolicy()
+    params = policy.sample(3, random_state=0)
+    assert policy.matrices(params, (8, 8, 3)).shape == (3, 3, 3)
+    bad = dict(params)
+    del bad["zoom"]
+    with pytest.raises(ValueError, match="params lacks \\['zoom'\\]"):
+        policy.matrices(bad, (8, 8))
+    bad = {**params, "shear": params["shear"][:2]}
+    with pytest.raises(ValueError, match="expected 3 values each"):
+        policy.matrices(bad, (8, 8))
+    with pytest.raises(TypeError, match="expected the dict"):
+        policy.matrices([1, 2], (8, 8))
+
+
+def test_to_dict_from_dict_json_round_trip():
+    policy = AugmentationPolicy(
+        rotation=np.float64(45), zoom=(0.9, 1.1), shift=None, fill="constant"
+    )
+    data = json.loads(json.dumps(policy.to_dict()))
+    assert data["zoom"] == [0.9, 1.1] and data["shift"] is None
+    restored = AugmentationPolicy.from_dict(data)
+    assert restored.zoom == (0.9, 1.1)
+    assert restored.rotation == 45 and restored.fill == "constant"
+    params = policy.sample(5, random_state=1)
+    again = restored.sample(5, random_state=1)
+    for key in params:
+        np.testing.assert_array_equal(params[key], again[key])
+
+
+def test_from_dict_rejects_unknown_keys_bad_values_and_non_dicts():
+    with pytest.raises(ValueError, match="Unknown AugmentationPolicy parameter"):
+        AugmentationPolicy.from_dict({"rotate": 10})
+    with pytest.raises(ValueError, match="zoom="):
+        AugmentationPolicy.from_dict({"zoom": [2, 1]})
+    with pytest.raises(TypeError, match="expected a dict"):
+        AugmentationPolicy.from_dict([("zoom", 0.1)])
