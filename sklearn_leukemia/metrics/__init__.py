@@ -1,1 +1,26 @@
-"""(being written)"""
+"""Clinical metrics, scorers and the clinical report.
+
+Metrics named ``*_score`` are higher-is-better, ``*_rate`` lower-is-better;
+their scorers in :func:`clinical_scorers` are negated (``neg_*``).
+"""
+
+from sklearn_leukemia.metrics._classification import (
+    false_negative_rate,
+    false_positive_rate,
+    negative_predictive_value,
+    sensitivity_score,
+    specificity_score,
+)
+from sklearn_leukemia.metrics._report import ClinicalReport, clinical_report
+from sklearn_leukemia.metrics._scorer import clinical_scorers
+
+__all__ = [
+    "ClinicalReport",
+    "clinical_report",
+    "clinical_scorers",
+    "false_negative_rate",
+    "false_positive_rate",
+    "negative_predictive_value",
+    "sensitivity_score",
+    "specificity_score",
+]

@@ -1,0 +1,309 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.datasets import make_classification
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+from sklearn.svm import LinearSVC
+
+from sklearn_leukemia.metrics import (
+    clinical_scorers,
+    false_negative_rate,
+    false_positive_rate,
+    negative_predictive_value,
+    specificity_score,
+)
+
+KEYS = {
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "npv",
+    "roc_auc",
+    "neg_fpr",
+    "neg_fnr",
+}
+
+
+@pytest.fixture(scope="module")
+def binary_data():
+    X, y = make_classification(n_samples=120, n_features=6, flip_y=0.1, random_state=0)
+    # "ALL" sorts before "hem": the positive class is classes_[0], the case
+    # where taking predict_proba[:, 1] would silently score the wrong class.
+    return X, np.array(["hem", "ALL"])[y]
+
+
+@pytest.fixture(scope="module")
+def multiclass_data():
+    X, y = make_classification(
+        n_samples=150,
+        n_features=6,
+        n_informative=4,
+        n_classes=3,
+        flip_y=0.1,
+        random_state=0,
+    )
+    return X, np.array(["AML", "ALL", "healthy"])[y]
+
+
+def test_keys():
+    assert set(clinical_scorers()) == KEYS
+    assert set(clinical_scorers(average="macro")) == KEYS
+
+
+def test_binary_scorers_equal_metrics(binary_data):
+    X, y = binary_data
+    model = LogisticRegression().fit(X[:80], y[:80])
+    X_test, y_test = X[80:], y[80:]
+    y_pred = model.predict(X_test)
+    proba_all = model.predict_proba(X_test)[:, list(model.classes_).index("ALL")]
+    expected = {
+        "accuracy": accuracy_score(y_test, y_pred),
+        "precision": precision_score(y_test, y_pred, pos_label="ALL"),
+        "recall": recall_score(y_test, y_pred, pos_label="ALL"),
+        "f1": f1_score(y_test, y_pred, pos_label="ALL"),
+        "specificity": specificity_score(y_test, y_pred, pos_label="ALL"),
+        "npv": negative_predictive_value(y_test, y_pred, pos_label="ALL"),
+        "roc_auc": roc_auc_score(y_test == "ALL", proba_all),
+        "neg_fpr": -false_positive_rate(y_test, y_pred, pos_label="ALL"),
+        "neg_fnr": -false_negative_rate(y_test, y_pred, pos_label="ALL"),
+    }
+    for labels in (None, ["hem", "ALL"]):
+        scorers = clinical_scorers(pos_label="ALL", labels=labels)
+        for key, scorer in scorers.items():
+            assert scorer(model, X_test, y_test) == pytest.approx(expected[key]), key
+    # The AUC of the other class's column would be its complement.
+    assert expected["roc_auc"] > 0.5
+
+
+def test_binary_roc_auc_with_decision_function(binary_data):
+    X, y = binary_data
+    model = LinearSVC().fit(X[:80], y[:80])
+    scorers = clinical_scorers(pos_label="ALL")
+    decision = model.decision_function(X[80:])
+    # decision_function is oriented towards classes_[1] = "hem".
+    expected = roc_auc_score(y[80:] == "ALL", -decision)
+    assert scorers["roc_auc"](model, X[80:], y[80:]) == pytest.approx(expected)
+    assert expected > 0.5
+
+
+def test_cross_validate_binary_signs(binary_data):
+    X, y = binary_data
+    scores = cross_validate(
+        LogisticRegression(),
+        X,
+        y,
+        cv=StratifiedKFold(4),
+        scoring=clinical_scorers(pos_label="ALL"),
+        error_score="raise",
+    )
+    for key in KEYS:
+        values = scores[f"test_{key}"]
+        assert np.isfinite(values).all()
+        if key.startswith("neg_"):
+            assert (values <= 0).all() and (values >= -1).all()
+        else:
+            assert ((values >= 0) & (values <= 1)).all()
+    # The rates and their scores add up to one in every fold.
+    assert_allclose(-scores["test_neg_fpr"], 1 - scores["test_specificity"])
+    assert_allclose(-scores["test_neg_fnr"], 1 - scores["test_recall"])
+
+
+def test_sample_weight_is_passed(binary_data):
+    X, y = binary_data
+    model = LogisticRegression().fit(X, y)
+    weights = np.linspace(0.1, 2, y.shape[0])
+    scorer = clinical_scorers(pos_label="ALL")["specificity"]
+    expected = specificity_score(
+        y, model.predict(X), pos_label="ALL", sample_weight=weights
+    )
+    assert scorer(model, X, y, sample_weight=weights) == pytest.approx(expected)
+    assert expected != pytest.approx(
+        specificity_score(y, model.predict(X), pos_label="ALL")
+    )
+
+
+def test_unknown_pos_label_raises(binary_data):
+    X, y = binary_data
+    with pytest.raises(ValueError, match="pos_label=leukemia"):
+        cross_validate(
+            LogisticRegression(),
+            X,
+            y,
+            cv=3,
+            scoring=clinical_scorers(pos_label="leukemia"),
+            error_score="raise",
+        )
+
+
+@pytest.mark.parametrize("average", ["macro", "weighted"])
+def test_multiclass_scorers_equal_metrics(multiclass_data, average):
+    X, y = multiclass_data
+    model = LogisticRegression().fit(X[:100], y[:100])
+    X_test, y_test = X[100:], y[100:]
+    y_pred = model.predict(X_test)
+    proba = model.predict_proba(X_test)
+    expected = {
+        "accuracy": accuracy_score(y_test, y_pred),
+        "precision": precision_score(y_test, y_pred, average=average),
+        "recall": recall_score(y_test, y_pred, average=average),
+        "f1": f1_score(y_test, y_pred, average=average),
+        "specificity": specificity_score(y_test, y_pred, average=average),
+        "npv": negative_predictive_value(y_test, y_pred, average=average),
+        "roc_auc": roc_auc_score(y_test, proba, multi_class="ovr", average=average),
+        "neg_fpr": -false_positive_rate(y_test, y_pred, average=average),
+        "neg_fnr": -false_negative_rate(y_test, y_pred, average=average),
+    }
+    # labels in any order: the predict_proba columns follow sorted classes_.
+    for labels in (None, ["healthy", "AML", "ALL"]):
+        scorers = clinical_scorers(average=average, labels=labels)
+        for key, scorer in scorers.items():
+            assert scorer(model, X_test, y_test) == pytest.approx(expected[key]), key
+
+
+def test_multiclass_cross_validate(multiclass_data):
+    X, y = multiclass_data
+    scores = cross_validate(
+        LogisticRegression(),
+        X,
+        y,
+        cv=StratifiedKFold(3),
+        scoring=clinical_scorers(average="macro"),
+        error_score="raise",
+    )
+    for key in KEYS:
+        assert np.isfinite(scores[f"test_{key}"]).all()
+    assert (scores["test_neg_fpr"] <= 0).all()
+    assert (scores["test_neg_fnr"] <= 0).all()
+
+
+def _fold_without(y, label, size=30):
+    """A train/test split whose test fold has no sample of ``label``."""
+    index = np.arange(y.shape[0])
+    test = index[y != label][:size]
+    return [(np.setdiff1d(index, test), test)]
+
+
+# scikit-learn's recall also warns about the absent class.
+@pytest.mark.filterwarnings("ignore:Recall is ill-defined")
+@pytest.mark.filterwarnings("ignore:False negative rate is ill-defined")
+def test_multiclass_fold_missing_a_class_with_labels(multiclass_data):
+    X, y = multiclass_data
+    labels = ["ALL", "AML", "healthy"]
+    cv = _fold_without(y, "healthy")
+    with pytest.warns(UndefinedMetricWarning, match=r"classes \['healthy'\]"):
+        scores = cross_validate(
+            LogisticRegression(),
+            X,
+            y,
+            cv=cv,
+            scoring=clinical_scorers(average="macro", labels=labels),
+            error_score="raise",
+        )
+    train, test = cv[0]
+    model = LogisticRegression().fit(X[train], y[train])
+    proba = model.predict_proba(X[test])
+    # The AUC averages the classes present in the fold, in their own columns.
+    expected = np.mean(
+        [roc_auc_score(y[test] == c, proba[:, i]) for i, c in enumerate(labels[:2])]
+    )
+    assert scores["test_roc_auc"][0] == pytest.approx(expected)
+    # The class-wise metrics give the absent class its zero_division value.
+    y_pred = model.predict(X[test])
+    assert scores["test_recall"][0] == pytest.approx(
+        recall_score(y[test], y_pred, labels=labels, average="macro", zero_division=0)
+    )
+    assert scores["test_specificity"][0] == pytest.approx(
+        specificity_score(y[test], y_pred, labels=labels, average="macro")
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Recall is ill-defined")
+def test_multiclass_fold_missing_a_class_without_labels(multiclass_data):
+    X, y = multiclass_data
+    with pytest.raises(ValueError, match="Pass labels="):
+        cross_validate(
+            LogisticRegression(),
+            X,
+            y,
+            cv=_fold_without(y, "healthy"),
+            scoring=clinical_scorers(average="macro"),
+            error_score="raise",
+        )
+
+
+def test_multiclass_training_fold_missing_a_class(multiclass_data):
+    X, y = multiclass_data
+    keep = y != "healthy"
+    model = LogisticRegression().fit(X[keep], y[keep])
+    scorer = clinical_scorers(average="macro", labels=["ALL", "AML", "healthy"])
+    with pytest.raises(ValueError, match=r"shape \(150,\); expected \(150, 3\)"):
+        scorer["roc_auc"](model, X, y)
+
+
+# C=1e-4 predicts a single class in some folds: precision is then undefined.
+@pytest.mark.filterwarnings("ignore:Precision is ill-defined")
+@pytest.mark.parametrize("refit", ["roc_auc", "recall", "neg_fnr"])
+def test_grid_search_refit(binary_data, refit):
+    X, y = binary_data
+    search = GridSearchCV(
+        LogisticRegression(),
+        {"C": [1e-4, 1.0]},
+        scoring=clinical_scorers(pos_label="ALL"),
+        refit=refit,
+        cv=StratifiedKFold(3),
+        error_score="raise",
+    ).fit(X, y)
+    means = search.cv_results_[f"mean_test_{refit}"]
+    assert search.best_index_ == int(np.argmax(means))
+    assert search.best_score_ == pytest.approx(means.max())
+    assert hasattr(search, "best_estimator_")
+    assert (search.cv_results_["mean_test_neg_fpr"] <= 0).all()
+
+
+def test_grid_search_multiclass_refit_roc_auc(multiclass_data):
+    X, y = multiclass_data
+    search = GridSearchCV(
+        LogisticRegression(),
+        {"C": [1e-3, 1.0]},
+        scoring=clinical_scorers(average="weighted", labels=np.unique(y)),
+        refit="roc_auc",
+        cv=StratifiedKFold(3),
+        error_score="raise",
+    ).fit(X, y)
+    means = search.cv_results_["mean_test_roc_auc"]
+    assert search.best_index_ == int(np.argmax(means))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"average": None}, "average=None is not valid for scorers"),
+        ({"average": "micro"}, "average='micro' is not valid"),
+        ({"average": "macro", "pos_label": "ALL"}, "only applies to average='binary'"),
+        ({"labels": [0, 1, 2]}, "needs two labels"),
+        ({"labels": [0, 2]}, r"pos_label=1 is not one of the labels \[0, 2\]"),
+        ({"labels": ["ALL"], "average": "macro"}, "at least two"),
+    ],
+)
+def test_invalid_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        clinical_scorers(**kwargs)
+
+
+def test_multiclass_label_outside_labels_raises(multiclass_data):
+    X, y = multiclass_data
+    model = LogisticRegression().fit(X, y)
+    scorer = clinical_scorers(average="macro", labels=["ALL", "AML", "CLL"])
+    with pytest.raises(ValueError, match=r"y_true holds \['healthy'\], not in labels"):
+        scorer["roc_auc"](model, X, y)
