@@ -1,0 +1,905 @@
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+import torch.serialization
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.class_weight import compute_class_weight
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import ValidSplit
+from skorch.exceptions import DeviceWarning
+from torch import nn
+
+import sklearn_leukemia.augmentation._torch as augmentation_torch
+from sklearn_leukemia import SECNNClassifier
+from sklearn_leukemia._torch_utils import (
+    ImageBatchDataset,
+    batch_to_tensor,
+    collate_batches,
+)
+from sklearn_leukemia.augmentation import AugmentationPolicy
+
+# Tiny and fast: a 2-stage SECNN of width 4 on 16x16 images.
+FAST = dict(
+    max_epochs=2, batch_size=8, module__width=4, module__depth=2, random_state=0
+)
+
+
+def make_images(n=24, size=16, classes=("ALL", "normal"), channels=3, seed=0):
+    """Images whose brightness gives the class away: trivially separable."""
+    rng = np.random.default_rng(seed)
+    y = np.array(list(classes) * (n // len(classes)))
+    levels = {c: 30 + 190 * i / (len(classes) - 1) for i, c in enumerate(classes)}
+    mean = np.array([levels[c] for c in y])
+    shape = (n, size, size) + ((channels,) if channels else ())
+    noise = rng.normal(0, 12, size=shape)
+    X = np.clip(noise + mean.reshape((n,) + (1,) * (len(shape) - 1)), 0, 255)
+    return X.astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = make_images()
+    return SECNNClassifier(**FAST).fit(X, y), X, y
+
+
+class ThreadProbe(Callback):
+    """Record torch's thread count during every training batch."""
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        net.history.record_batch("torch_threads", torch.get_num_threads())
+
+
+class WeightRecorder(Callback):
+    """Keep a copy of the weights at the end of every epoch."""
+
+    def initialize(self):
+        self.weights_ = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        state = net.module_.state_dict()
+        self.weights_.append({k: v.detach().clone() for k, v in state.items()})
+
+
+class SpoilAfterFirstEpoch(Callback):
+    """Scramble the weights from epoch 2 on, so epoch 1 stays the best one."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) >= 2:
+            with torch.no_grad():
+                for p in net.module_.parameters():
+                    p.add_(torch.randn_like(p) * 5)
+
+
+def fit_in_worker(X, y):
+    clf = SECNNClassifier(**FAST, callbacks=[ThreadProbe()]).fit(X, y)
+    observed = {b["torch_threads"] for b in clf.history[-1, "batches"]}
+    return clf.n_threads_, observed
+
+
+# ---------------------------------------------------------------------------
+# Labels, probabilities, learning
+# ---------------------------------------------------------------------------
+
+
+def test_binary_string_labels(fitted):
+    clf, X, y = fitted
+    np.testing.assert_array_equal(clf.classes_, ["ALL", "normal"])
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
+    pred = clf.predict(X)
+    assert set(pred) <= {"ALL", "normal"}
+    np.testing.assert_array_equal(pred, clf.classes_[proba.argmax(axis=1)])
+    assert clf.score(X, y) == np.mean(pred == y)
+
+
+def test_learns_separable_three_classes():
+    X, y = make_images(n=48, classes=("normal", "ALL", "AML"))
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 5}, lr=1e-2, module__dropout=0.0)
+    clf.fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, ["ALL", "AML", "normal"])
+    assert clf.predict_proba(X).shape == (48, 3)
+    assert clf.score(X, y) > 0.9
+
+
+def test_columns_follow_given_classes():
+    X, y = make_images(n=48, classes=("normal", "ALL", "AML"))
+    order = ["normal", "AML", "ALL"]
+    clf = SECNNClassifier(
+        **{**FAST, "max_epochs": 5}, lr=1e-2, module__dropout=0.0, classes=order
+    ).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, order)
+    proba = clf.predict_proba(X)
+    # Columns follow classes_: the brightest images get the "AML" column.
+    assert np.mean(np.asarray(order)[proba.argmax(axis=1)] == y) > 0.9
+
+
+def test_integer_labels():
+    X, y = make_images()
+    y_int = np.where(y == "ALL", 3, 7)
+    clf = SECNNClassifier(**FAST).fit(X, y_int)
+    np.testing.assert_array_equal(clf.classes_, [3, 7])
+    assert set(clf.predict(X)) <= {3, 7}
+
+
+def test_uint8_is_scaled_to_unit_range():
+    X, y = make_images()
+    proba_uint8 = SECNNClassifier(**FAST).fit(X, y).predict_proba(X)
+    X_float = X.astype(np.float32) / 255
+    proba_float = SECNNClassifier(**FAST).fit(X_float, y).predict_proba(X_float)
+    np.testing.assert_allclose(proba_uint8, proba_float, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.uint16, bool])
+def test_other_pixel_dtypes(dtype):
+    X, y = make_images()
+    X = (X > 128) if dtype is bool else X.astype(dtype)
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, atol=1e-6)
+
+
+def test_integer_pixels_other_than_uint_rejected():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="dtype int32.*X.astype"):
+        SECNNClassifier(**FAST).fit(X.astype(np.int32), y)
+
+
+def test_grayscale_and_channel_mismatch():
+    X, y = make_images(channels=None)
+    assert X.ndim == 3
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    assert clf.n_channels_in_ == 1
+    assert clf.module_.stem[0].in_channels == 1
+    assert clf.predict(X).shape == (len(X),)
+    X_rgb, _ = make_images()
+    with pytest.raises(ValueError, match="3 channel.*fitted on images with 1"):
+        clf.predict(X_rgb)
+
+
+def test_any_image_size(fitted):
+    clf, _, _ = fitted
+    X_big, _ = make_images(n=4, size=40)
+    assert clf.predict_proba(X_big).shape == (4, 2)
+
+
+def test_channel_first_input_rejected():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="channel-first"):
+        SECNNClassifier(**FAST).fit(np.moveaxis(X, -1, 1), y)
+
+
+def test_single_class_rejected():
+    X, y = make_images()
+    with pytest.raises(ValueError, match=r"needs at least 2 classes, got 1: \['ALL'\]"):
+        SECNNClassifier(**FAST).fit(X, np.full(len(X), "ALL"))
+
+
+def test_length_mismatch_names_both_lengths():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="24 image.*23 label"):
+        SECNNClassifier(**FAST).fit(X, y[:-1])
+
+
+def test_continuous_targets_rejected():
+    X, _ = make_images()
+    with pytest.raises(ValueError, match="continuous"):
+        SECNNClassifier(**FAST).fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_unknown_label_with_given_classes():
+    X, y = make_images()
+    with pytest.raises(ValueError, match=r"label\(s\) \['normal'\] not among"):
+        SECNNClassifier(**FAST, classes=["ALL", "AML"]).fit(X, y)
+
+
+def test_predict_before_fit():
+    X, _ = make_images()
+    with pytest.raises(NotFittedError):
+        SECNNClassifier(**FAST).predict(X)
+    assert not hasattr(SECNNClassifier(), "classes_")
+    with pytest.raises(ValueError, match="call fit"):
+        SECNNClassifier(**FAST).initialize()
+
+
+# ---------------------------------------------------------------------------
+# Data handling: batches are cut and converted one at a time
+# ---------------------------------------------------------------------------
+
+
+def test_dataset_serves_converted_batches_without_touching_X():
+    X, _ = make_images()
+    y = np.arange(len(X), dtype=np.int64)
+    before = X.copy()
+    dataset = ImageBatchDataset(X, y)
+    xb, yb = collate_batches(dataset.__getitems__([5, 0, 3]))
+    assert xb.shape == (3, 3, 16, 16)
+    assert xb.dtype == torch.uint8
+    assert xb.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(xb.permute(0, 2, 3, 1).numpy(), X[[5, 0, 3]])
+    np.testing.assert_array_equal(yb.numpy(), [5, 0, 3])
+    x1, y1 = dataset[2]
+    assert x1.shape == (3, 16, 16) and int(y1) == 2
+    # The stored array is the caller's, unchanged and still uint8.
+    assert dataset.X is X and X.dtype == np.uint8
+    np.testing.assert_array_equal(X, before)
+
+
+def test_prepare_batch_scales_uint8_on_the_device(fitted):
+    clf, X, _ = fitted
+    batch = batch_to_tensor(X[:4])
+    x = clf._prepare_batch(batch)
+    assert x.dtype == torch.float32
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(x.permute(0, 2, 3, 1).numpy(), X[:4] / 255, atol=1e-6)
+    # A prepared batch goes through unchanged (no double scaling).
+    assert clf._prepare_batch(x) is x
+
+
+def test_grayscale_and_float_batches():
+    X_gray = np.zeros((2, 5, 7), dtype=np.uint16) + 65535
+    xb = batch_to_tensor(X_gray)
+    assert xb.shape == (2, 1, 5, 7) and xb.dtype == torch.float32
+    assert float(xb.max()) == pytest.approx(1.0)
+    assert batch_to_tensor(np.zeros((1, 4, 4, 3))).dtype == torch.float32
+
+
+def test_fit_converts_batch_by_batch(monkeypatch):
+    X, y = make_images()
+    seen = {"datasets": [], "batch_sizes": []}
+    original_prepare = SECNNClassifier._prepare_batch
+    original_dataset = SECNNClassifier.get_dataset
+
+    def spy_prepare(self, x):
+        seen["batch_sizes"].append(len(x))
+        return original_prepare(self, x)
+
+    def spy_dataset(self, X_, y_=None):
+        dataset = original_dataset(self, X_, y_)
+        seen["datasets"].append(dataset)
+        return dataset
+
+    monkeypatch.setattr(SECNNClassifier, "_prepare_batch", spy_prepare)
+    monkeypatch.setattr(SECNNClassifier, "get_dataset", spy_dataset)
+    SECNNClassifier(**FAST).fit(X, y).predict(X)
+    assert max(seen["batch_sizes"]) <= FAST["batch_size"]
+    assert all(d.X is X for d in seen["datasets"])
+
+
+def test_training_batches_are_shuffled_reproducibly(fitted):
+    _, X, y = fitted
+    order = []
+
+    class Order(Callback):
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            if training:
+                order.append(batch[1].tolist())
+
+    SECNNClassifier(**FAST, callbacks=[Order()]).fit(X, y)
+    first, order[:] = list(order), []
+    SECNNClassifier(**FAST, callbacks=[Order()]).fit(X, y)
+    assert order == first
+    assert first[0] + first[1] + first[2] != [0, 1] * 12
+
+
+# ---------------------------------------------------------------------------
+# Reproducibility, cloning, search
+# ---------------------------------------------------------------------------
+
+
+def test_random_state_reproducible_and_side_effect_free():
+    X, y = make_images()
+    # The caller's global random states (torch, legacy numpy) are untouched.
+    torch.manual_seed(123)
+    np.random.seed(123)  # noqa: NPY002
+    expected_torch, expected_np = torch.rand(1), np.random.rand()  # noqa: NPY002
+    torch.manual_seed(123)
+    np.random.seed(123)  # noqa: NPY002
+    proba_a = SECNNClassifier(**FAST).fit(X, y).predict_proba(X)
+    assert torch.rand(1) == expected_torch
+    assert np.random.rand() == expected_np  # noqa: NPY002
+    proba_b = SECNNClassifier(**FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(proba_a, proba_b)
+    proba_c = SECNNClassifier(**{**FAST, "random_state": 1}).fit(X, y).predict_proba(X)
+    assert not np.allclose(proba_a, proba_c)
+
+
+def test_get_params_clone_set_params():
+    clf = SECNNClassifier(**FAST, lr=0.01, augmentation=AugmentationPolicy(zoom=0.1))
+    params = clf.get_params(deep=False)
+    for name in (
+        "architecture",
+        "max_epochs",
+        "batch_size",
+        "lr",
+        "optimizer",
+        "weight_decay",
+        "lr_schedule",
+        "class_weight",
+        "augmentation",
+        "early_stopping",
+        "validation_fraction",
+        "monitor",
+        "device",
+        "mixed_precision",
+        "channels_last",
+        "random_state",
+        "n_threads",
+        "verbose",
+        "module__width",
+        "module__depth",
+    ):
+        assert name in params
+    assert "module" not in params and "_params_to_validate" not in params
+    assert params["device"] == "auto"
+
+    cloned = clone(clf)
+    assert cloned.get_params(deep=False).keys() == params.keys()
+    assert cloned.module__width == 4 and cloned.augmentation is not clf.augmentation
+
+    deep = clf.get_params(deep=True)
+    assert deep["augmentation__zoom"] == 0.1
+    assert "callbacks__print_log" in deep
+
+    clf.set_params(module__width=8, lr=0.1, augmentation__zoom=0.3)
+    assert clf.module__width == 8 and clf.lr == 0.1
+    assert clf.augmentation.zoom == 0.3
+    assert "SECNNClassifier(" in repr(clf) and "module__width=8" in repr(clf)
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        clf.set_params(not_a_param=1)
+
+
+def test_set_params_on_fitted_rebuilds_module():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    clf.set_params(module__width=6)
+    assert clf.module_.stem[0].out_channels == 6
+    assert clf.get_params()["device"] == "auto"
+
+
+def test_grid_search_width_and_lr_same_scores_for_n_jobs():
+    X, y = make_images(n=32)
+    grid = {"module__width": [4, 6], "lr": [1e-3, 1e-2]}
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 1}, n_threads=1)
+    results = [
+        GridSearchCV(clf, grid, cv=cv, n_jobs=n_jobs, error_score="raise")
+        .fit(X, y)
+        .cv_results_
+        for n_jobs in (1, 2)
+    ]
+    assert len(results[0]["params"]) == 4
+    for key in ("split0_test_score", "split1_test_score", "mean_test_score"):
+        np.testing.assert_array_equal(results[0][key], results[1][key])
+
+
+def test_in_a_pipeline():
+    X, y = make_images()
+    pipe = Pipeline(
+        [
+            ("scale", FunctionTransformer(lambda X: X / 255.0)),
+            ("classifier", SECNNClassifier(**FAST)),
+        ]
+    )
+    search = GridSearchCV(pipe, {"classifier__module__width": [4]}, cv=2)
+    search.fit(X, y)
+    assert search.predict(X).shape == (len(X),)
+
+
+# ---------------------------------------------------------------------------
+# Persistence
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_round_trip(fitted, dump, tmp_path):
+    clf, X, _ = fitted
+    if dump == "pickle":
+        loaded = pickle.loads(pickle.dumps(clf))
+    else:
+        joblib.dump(clf, tmp_path / "clf.joblib")
+        loaded = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    assert loaded.device == "auto" and loaded.device_ == "cpu"
+
+
+def test_model_trained_on_cuda_loads_on_cpu(monkeypatch):
+    """Pickle as if every tensor lived on CUDA, then load on this CPU machine.
+
+    A tensor tagged "cuda:0" that escaped skorch's device mapping would make
+    the load fail here, so this also checks the callbacks (lr scheduler,
+    early stopping, scoring caches) keep no tensor of their own.
+    """
+    X, y = make_images(n=36)
+    clf = SECNNClassifier(
+        **FAST, early_stopping=2, validation_fraction=0.3, class_weight="balanced"
+    ).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.device_ = "cuda"
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        data = pickle.dumps(clf)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(DeviceWarning) as record:
+        loaded = pickle.loads(data)
+    messages = " ".join(str(w.message) for w in record)
+    assert "no CUDA devices are available" in messages
+    assert "requested device (cuda) is not available" in messages
+    assert loaded.device_ == "cpu" and loaded.device == "auto"
+    assert loaded.module_.stem[0].weight.device.type == "cpu"
+    assert loaded.criterion_.weight.device.type == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+def test_unfitted_pickles():
+    clf = pickle.loads(pickle.dumps(SECNNClassifier(**FAST)))
+    assert clf.get_params()["device"] == "auto"
+
+
+# ---------------------------------------------------------------------------
+# Training options
+# ---------------------------------------------------------------------------
+
+
+def test_augmentation_only_on_training_batches(monkeypatch):
+    X, y = make_images(n=40)
+    calls = []
+    original = augmentation_torch.augment_batch
+
+    def spy(x, policy=None, **kwargs):
+        calls.append((len(x), kwargs.get("value_range")))
+        return original(x, policy, **kwargs)
+
+    monkeypatch.setattr(augmentation_torch, "augment_batch", spy)
+    clf = SECNNClassifier(
+        **FAST,
+        augmentation=AugmentationPolicy(),
+        early_stopping=5,
+        validation_fraction=0.2,
+    ).fit(X, y)
+    n_train_batches = sum(clf.history[:, "train_batch_count"])
+    assert sum(clf.history[:, "valid_batch_count"]) > 0
+    assert len(calls) == n_train_batches
+    assert sum(n for n, _ in calls) == clf.max_epochs * 32
+    assert {r for _, r in calls} == {(0.0, 1.0)}
+    clf.predict(X)
+    clf.predict_proba(X)
+    clf.score(X, y)
+    assert len(calls) == n_train_batches
+
+
+def test_augmentation_value_range_of_float_images(monkeypatch):
+    X, y = make_images()
+    X = X.astype(np.float32) / 100
+    clf = SECNNClassifier(**FAST, augmentation=AugmentationPolicy()).fit(X, y)
+    assert clf.value_range_ == pytest.approx((X.min(), X.max()))
+    assert SECNNClassifier(**FAST).fit(X, y).value_range_ is None
+
+
+def test_augmentation_must_be_a_policy():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="augmentation=.*AugmentationPolicy"):
+        SECNNClassifier(**FAST, augmentation={"zoom": 0.1}).fit(X, y)
+    with pytest.raises(ValueError, match="zoom"):
+        SECNNClassifier(**FAST, augmentation=AugmentationPolicy(zoom=(2, 1))).fit(X, y)
+
+
+def test_class_weight_changes_criterion():
+    X, y = make_images(n=30)
+    y = np.where(np.arange(30) < 24, "ALL", "normal")
+    plain = SECNNClassifier(**FAST).fit(X, y)
+    assert plain.criterion_.weight is None and plain.class_weight_ is None
+    balanced = SECNNClassifier(**FAST, class_weight="balanced").fit(X, y)
+    classes = np.array(["ALL", "normal"])
+    expected = compute_class_weight("balanced", classes=classes, y=y)
+    np.testing.assert_allclose(balanced.class_weight_, expected)
+    np.testing.assert_allclose(balanced.criterion_.weight.numpy(), expected, rtol=1e-6)
+    assert expected[1] > expected[0]
+    as_dict = SECNNClassifier(**FAST, class_weight={"normal": 3.0}).fit(X, y)
+    np.testing.assert_allclose(as_dict.criterion_.weight.numpy(), [1.0, 3.0])
+
+
+def test_early_stopping_restores_best_weights():
+    X, y = make_images(n=40)
+    recorder = WeightRecorder()
+    clf = SECNNClassifier(
+        **{**FAST, "max_epochs": 10},
+        lr=1e-6,
+        early_stopping=2,
+        validation_fraction=0.25,
+        callbacks=[SpoilAfterFirstEpoch(), ("weights", recorder)],
+    ).fit(X, y)
+    # Stopped after `patience` epochs without improvement on the best one.
+    assert len(clf.history) == 3
+    assert clf.history[:, "valid_loss_best"] == [True, False, False]
+    assert clf.history[0, "train_batch_count"] == 4  # 30 training images, batch 8
+    stopper = dict(clf.callbacks_)["early_stopping"]
+    assert isinstance(stopper, EarlyStopping) and stopper.load_best
+    best = recorder.weights_[0]
+    for key, value in clf.module_.state_dict().items():
+        torch.testing.assert_close(value, best[key])
+    assert not torch.equal(
+        recorder.weights_[-1]["stem.0.weight"], best["stem.0.weight"]
+    )
+
+
+def test_early_stopping_on_train_loss_needs_no_split():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, early_stopping=1, monitor="train_loss").fit(X, y)
+    assert "valid_loss" not in clf.history[-1]
+    assert sum(clf.history[:, "train_batch_count"]) == 2 * 3
+
+
+def test_validation_split_too_small_explained():
+    X, y = make_images(n=24, classes=("a", "b", "c", "d"))
+    with pytest.raises(ValueError, match="validation_fraction=0.1 of 24 images.*4 cl"):
+        SECNNClassifier(**FAST, early_stopping=2).fit(X, y)
+
+
+def test_user_train_split_is_used():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, train_split=ValidSplit(0.25, stratified=True))
+    clf.fit(X, y)
+    assert "valid_acc" in clf.history[-1]
+    assert 0 <= clf.history[-1, "valid_acc"] <= 1
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "step", None])
+def test_lr_schedules(schedule):
+    X, y = make_images()
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 3}, lr=0.01, lr_schedule=schedule)
+    clf.fit(X, y)
+    if schedule is None:
+        assert "lr_scheduler" not in dict(clf.callbacks_)
+        assert clf.optimizer_.param_groups[0]["lr"] == 0.01
+        return
+    callback = dict(clf.callbacks_)["lr_scheduler"]
+    assert callback.lr_scheduler_ is None  # released after training
+    if schedule == "step":
+        lrs = clf.history[:, "event_lr"]
+        assert len(lrs) == 3 and lrs[0] == pytest.approx(0.01)
+        assert lrs[1] == pytest.approx(0.001)
+    else:
+        lrs = [lr for epoch in clf.history[:, "batches", :, "event_lr"] for lr in epoch]
+        assert len(lrs) == 9
+        assert max(lrs) <= 0.01 + 1e-12 and lrs[-1] < 0.01 * 0.2
+        if schedule == "onecycle":
+            assert lrs[0] < lrs[2]
+
+
+@pytest.mark.parametrize(
+    "name, cls, extra",
+    [
+        ("adamw", torch.optim.AdamW, {}),
+        ("adam", torch.optim.Adam, {}),
+        ("sgd", torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+        (torch.optim.RMSprop, torch.optim.RMSprop, {}),
+    ],
+)
+def test_optimizers(name, cls, extra):
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, optimizer=name, weight_decay=0.05).fit(X, y)
+    assert type(clf.optimizer_) is cls
+    group = clf.optimizer_.param_groups[0]
+    assert group["weight_decay"] == 0.05
+    for key, value in extra.items():
+        assert group[key] == value
+
+
+def test_optimizer_arguments_override_defaults():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, optimizer="sgd", optimizer__momentum=0.5).fit(X, y)
+    assert clf.optimizer_.param_groups[0]["momentum"] == 0.5
+
+
+def test_architecture_by_name_or_builder():
+    X, y = make_images()
+    clf = SECNNClassifier(
+        **{**FAST, "module__depth": 1},
+        architecture="se_resnet",
+        module__blocks_per_stage=1,
+    ).fit(X, y)
+    assert type(clf.module_).__name__ == "SEResNet"
+
+    def builder(n_classes, in_channels, hidden=3):
+        return nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(hidden, n_classes),
+        )
+
+    clf = SECNNClassifier(
+        max_epochs=1, batch_size=8, architecture=builder, module__hidden=5
+    ).fit(X, y)
+    assert clf.module_[0].out_channels == 5
+    with pytest.raises(ValueError, match="unknown architecture 'secn'.*secnn"):
+        SECNNClassifier(**FAST, architecture="secn").fit(X, y)
+    with pytest.raises(ValueError, match="not a module instance"):
+        SECNNClassifier(max_epochs=1, architecture=builder(2, 3)).fit(X, y)
+
+
+def test_mistyped_prefix_rejected():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="modul__width"):
+        SECNNClassifier(**FAST, modul__width=4).fit(X, y)
+
+
+def test_warm_start_and_partial_fit():
+    X, y = make_images()
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 1}, warm_start=True).fit(X, y)
+    weights = clf.module_.stem[0].weight.detach().clone()
+    clf.fit(X, y)
+    assert len(clf.history) == 2
+    assert not torch.equal(weights, clf.module_.stem[0].weight)
+
+    part = SECNNClassifier(**{**FAST, "max_epochs": 1})
+    only_all = y == "ALL"
+    part.partial_fit(X[only_all], y[only_all], classes=["ALL", "normal"])
+    part.partial_fit(X[~only_all], y[~only_all])
+    assert len(part.history) == 2
+    np.testing.assert_array_equal(part.classes_, ["ALL", "normal"])
+
+
+# ---------------------------------------------------------------------------
+# Failures during training
+# ---------------------------------------------------------------------------
+
+
+def test_nan_loss_stops_training():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, lr=1e10, lr_schedule=None, optimizer="sgd")
+    with pytest.raises(
+        FloatingPointError,
+        match=r"training loss became NaN at epoch 1, batch \d+; try a lower lr "
+        r"\(current 1e\+10\)",
+    ):
+        clf.fit(X, y)
+
+
+def test_infinite_loss_stops_training():
+    class InfiniteLoss(nn.Module):
+        def forward(self, logits, target):
+            return logits.sum() * 0 + float("inf")
+
+    X, y = make_images()
+    with pytest.raises(FloatingPointError, match="became infinite at epoch 1, batch 1"):
+        SECNNClassifier(**FAST, criterion=InfiniteLoss).fit(X, y)
+
+
+def test_out_of_memory_suggests_smaller_batch(monkeypatch):
+    X, y = make_images()
+
+    def oom(self, batch, **fit_params):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    monkeypatch.setattr(SECNNClassifier, "train_step", oom)
+    with pytest.raises(
+        torch.OutOfMemoryError,
+        match=r"while training with batch_size=8; use a smaller batch_size "
+        r"\(e.g. batch_size=4\).*Tried to allocate",
+    ):
+        SECNNClassifier(**FAST).fit(X, y)
+    monkeypatch.setattr(SECNNClassifier, "evaluation_step", oom)
+    with pytest.raises(torch.OutOfMemoryError, match="while predicting"):
+        clf.predict(X)
+    # The runtime state was cleaned up despite the error.
+    assert clf._run_state() is None and clf.device == "auto"
+
+
+# ---------------------------------------------------------------------------
+# Device, precision, threads, output
+# ---------------------------------------------------------------------------
+
+
+def test_device_auto_resolves_to_cpu(fitted):
+    clf, _, _ = fitted
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert clf.device == "auto" and clf.device_ == "cpu"
+    assert next(clf.module_.parameters()).device.type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_explicit_cuda_without_cuda_raises():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="device='cuda' was requested but CUDA"):
+        SECNNClassifier(**FAST, device="cuda").fit(X, y)
+
+
+def test_bad_device_name():
+    X, y = make_images()
+    with pytest.raises(ValueError, match="device='gpu0' is not a torch device"):
+        SECNNClassifier(**FAST, device="gpu0").fit(X, y)
+
+
+def test_channels_last_and_mixed_precision_on_cpu():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, mixed_precision=True).fit(X, y)
+    conv = clf.module_.stem[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert clf._amp().dtype == torch.bfloat16
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
+    plain = SECNNClassifier(**FAST, channels_last=False).fit(X, y)
+    assert not plain._amp().enabled
+    assert plain.module_.stem[0].weight.is_contiguous()
+
+
+@pytest.mark.gpu
+def test_cuda_mixed_precision_channels_last():
+    X, y = make_images(n=32)
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 3}, device="cuda").fit(X, y)
+    assert clf.device_.startswith("cuda")
+    expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    assert clf._amp().dtype == expected
+    weight = clf.module_.stem[0].weight
+    assert weight.device.type == "cuda"
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
+    fp16 = SECNNClassifier(**FAST, device="cuda")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+        fp16.fit(X, y)
+    assert np.isfinite(fp16.history[-1, "train_loss"])
+
+
+def test_threads_restored_and_explicit():
+    X, y = make_images()
+    before = torch.get_num_threads()
+    clf = SECNNClassifier(**FAST, callbacks=[ThreadProbe()]).fit(X, y)
+    assert torch.get_num_threads() == before
+    assert clf.n_threads_ == min(before, joblib.cpu_count())
+    clf = SECNNClassifier(**FAST, n_threads=2, callbacks=[ThreadProbe()]).fit(X, y)
+    assert {b["torch_threads"] for b in clf.history[-1, "batches"]} == {2}
+    assert torch.get_num_threads() == before
+
+
+def test_one_thread_per_worker_in_joblib_parallel():
+    X, y = make_images()
+    results = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(fit_in_worker)(X, y) for _ in range(2)
+    )
+    share = max(1, joblib.cpu_count() // 2)
+    for n_threads, observed in results:
+        assert n_threads <= share and observed == {n_threads}
+    if joblib.cpu_count() <= 3:
+        assert [r[0] for r in results] == [1, 1]
+    threaded = joblib.Parallel(n_jobs=2, backend="threading")(
+        joblib.delayed(fit_in_worker)(X, y) for _ in range(2)
+    )
+    assert [r[0] for r in threaded] == [1, 1]
+
+
+def test_verbose_output(capsys):
+    X, y = make_images()
+    SECNNClassifier(**FAST, verbose=0, early_stopping=1, monitor="train_loss").fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    SECNNClassifier(**FAST, verbose=1).fit(X, y)
+    assert "train_loss" in capsys.readouterr().out
+    clf = SECNNClassifier(**FAST, verbose=2).fit(X, y)
+    assert "progress_bar" in dict(clf.callbacks_)
+
+
+def test_history_access(fitted):
+    clf, _, _ = fitted
+    assert clf.history is clf.history_
+    assert len(clf.history_) == 2
+    assert all(np.isfinite(clf.history[:, "train_loss"]))
+
+
+def test_tags():
+    tags = SECNNClassifier().__sklearn_tags__()
+    assert tags.estimator_type == "classifier"
+    assert not tags.input_tags.two_d_array
+    assert not tags.non_deterministic
+    assert tags.classifier_tags.multi_class
+    assert tags.target_tags.required
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"max_epochs": 0}, "max_epochs=0"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"lr": -1.0}, "lr=-1.0"),
+        ({"weight_decay": -0.1}, "weight_decay=-0.1"),
+        ({"optimizer": "adagrad"}, "optimizer='adagrad'"),
+        ({"optimizer": 3}, "optimizer=3"),
+        ({"lr_schedule": "linear"}, "lr_schedule='linear'"),
+        ({"class_weight": "auto"}, "class_weight='auto'"),
+        ({"early_stopping": True}, "early_stopping=True is ambiguous"),
+        ({"early_stopping": -2}, "early_stopping=-2"),
+        ({"validation_fraction": 1.0}, "validation_fraction=1.0"),
+        ({"monitor": "valid_f1"}, "monitor='valid_f1'"),
+        ({"mixed_precision": "bf16"}, "mixed_precision='bf16'"),
+        ({"channels_last": "yes"}, "channels_last='yes'"),
+        ({"n_threads": 0}, "n_threads=0"),
+        ({"verbose": -1}, "verbose=-1"),
+        ({"architecture": 3}, "architecture=3"),
+    ],
+)
+def test_invalid_parameters(params, match):
+    X, y = make_images()
+    with pytest.raises(ValueError, match=match):
+        SECNNClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_no_warning_on_plain_use(fitted):
+    clf, X, y = fitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(X)
+        buffer = io.BytesIO()
+        pickle.dump(clf, buffer)
+
+
+def test_concurrent_predictions_from_threads(fitted):
+    clf, X, _ = fitted
+    expected = clf.predict_proba(X)
+    results = joblib.Parallel(n_jobs=4, backend="threading")(
+        joblib.delayed(clf.predict_proba)(X) for _ in range(8)
+    )
+    for proba in results:
+        np.testing.assert_array_equal(proba, expected)
+    assert clf.get_params()["device"] == "auto" and clf._run_state() is None
+
+
+def test_gradient_scaling_path(monkeypatch):
+    """The float16 path (scaled backward, unscale, step, update) on the CPU."""
+    import sklearn_leukemia.classifier as classifier_module
+    from sklearn_leukemia._torch_utils import AmpConfig
+
+    monkeypatch.setattr(
+        classifier_module,
+        "amp_config",
+        lambda mixed_precision, device: AmpConfig(torch.bfloat16, "cpu", True),
+    )
+    steps = []
+    original_step = torch.amp.GradScaler.step
+
+    def spy_step(self, optimizer, *args, **kwargs):
+        steps.append(self.get_scale())
+        return original_step(self, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", spy_step)
+    grad_norms = []
+
+    class GradNorm(Callback):
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            grads = [p.grad.norm() for _, p in named_parameters if p.grad is not None]
+            grad_norms.append(float(torch.stack(grads).norm()))
+
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, callbacks=[GradNorm()]).fit(X, y)
+    assert len(steps) == sum(clf.history[:, "train_batch_count"]) == 6
+    # Callbacks see unscaled gradients, not gradients times the 65536 scale.
+    assert steps[0] == 65536.0 and max(grad_norms) < 1000
+    assert all(np.isfinite(clf.history[:, "train_loss"]))
+
+
+def test_save_and_load_params(fitted, tmp_path):
+    clf, X, y = fitted
+    clf.save_params(f_params=tmp_path / "weights.pt")
+    other = SECNNClassifier(**{**FAST, "random_state": 1}).fit(X, y)
+    assert not np.array_equal(other.predict_proba(X), clf.predict_proba(X))
+    other.load_params(f_params=tmp_path / "weights.pt")
+    np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
+    assert other.device == "auto" and other.device_ == "cpu"
