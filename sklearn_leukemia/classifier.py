@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, nullcontext
 
@@ -1206,6 +1207,58 @@ class SECNNClassifier(NeuralNetClassifier):
             if "device_" in vars(self):
                 # skorch maps CUDA weights to the CPU when CUDA is missing.
                 self.device_ = str(torch.device(vars(self)["device"]))
+
+    # ------------------------------------------------------------------
+    # Portable model files (sklearn_leukemia.save_model / load_model)
+    # ------------------------------------------------------------------
+
+    def _get_portable_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Return the fitted state as JSON-able values and named arrays."""
+        check_is_fitted(self, "module_")
+        state = {
+            "classes_": np.asarray(self.classes_),
+            "n_channels_in_": int(self.n_channels_in_),
+            "class_weight_": self.class_weight_,
+            "value_range_": self.value_range_,
+            "device_": self.device_,
+            # Epoch-level entries only: the per-batch records are bulky and
+            # only serve the training curves, which keep the epoch values.
+            "history": [
+                {k: v for k, v in row.items() if k != "batches"}
+                for row in self.history_
+            ],
+        }
+        arrays = {
+            name: tensor.detach().cpu().numpy()
+            for name, tensor in self.module_.state_dict().items()
+        }
+        return state, arrays
+
+    def _set_portable_state(self, state: dict, arrays: dict) -> None:
+        """Rebuild the fitted network from :meth:`_get_portable_state` output."""
+        from skorch.history import History
+
+        self.classes_inferred_ = np.asarray(state["classes_"])
+        self.n_channels_in_ = state["n_channels_in_"]
+        self.class_weight_ = state["class_weight_"]
+        self.value_range_ = state["value_range_"]
+        try:
+            resolve_device(self.device)
+        except (RuntimeError, ValueError):
+            warnings.warn(
+                f"the model was trained with device={self.device!r}, which is "
+                "not available here; it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.device = "cpu"
+        self.initialize()
+        device = torch.device(self.device_)
+        self.module_.load_state_dict(
+            {name: torch.from_numpy(np.array(a)).to(device) for name, a in
+             arrays.items()}
+        )
+        self.history = History(state["history"])
 
     # ------------------------------------------------------------------
     # Pickling

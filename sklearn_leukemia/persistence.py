@@ -35,6 +35,15 @@ def _allowed_classes() -> dict[str, type]:
 
     classes = [ImbPipeline, SkPipeline, AugmentationPolicy]
     classes += [cls for _, cls in all_estimators()]
+    # Classes that SECNNClassifier takes as parameter values (skorch's
+    # criterion, iterators and dataset); named in the file, never imported
+    # from it.
+    import torch
+    from torch.utils.data import DataLoader
+
+    from sklearn_leukemia._torch_utils import ImageBatchDataset
+
+    classes += [torch.nn.CrossEntropyLoss, DataLoader, ImageBatchDataset]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 
 

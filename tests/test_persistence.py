@@ -1,0 +1,158 @@
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+from sklearn_leukemia import (
+    SECNNClassifier,
+    load_model,
+    make_leukemia_pipeline,
+    save_model,
+)
+from sklearn_leukemia.datasets import make_blood_smear
+from sklearn_leukemia.persistence import FORMAT_VERSION
+from sklearn_leukemia.preprocessing import IntensityNormalizer
+
+
+@pytest.fixture(scope="module")
+def smears():
+    X, y, _ = make_blood_smear(40, image_size=24, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted_pipeline(smears):
+    X, y = smears
+    pipe = make_leukemia_pipeline(
+        image_size=16,
+        contrast="stretch",
+        denoise="median",
+        n_copies=1,
+        max_epochs=2,
+        batch_size=8,
+        module__width=4,
+        random_state=0,
+    )
+    return pipe.fit(X, y)
+
+
+def _rewrite_header(path, edit):
+    with safe_open(str(path), framework="numpy") as handle:
+        header = json.loads(handle.metadata()["sklearn_leukemia"])
+    arrays = load_file(str(path))
+    edit(header)
+    save_file(arrays, str(path), metadata={"sklearn_leukemia": json.dumps(header)})
+
+
+def test_pipeline_round_trip_gives_identical_predictions(
+    fitted_pipeline, smears, tmp_path
+):
+    X, _ = smears
+    path = save_model(fitted_pipeline, tmp_path / "model.slk")
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(X), fitted_pipeline.predict(X))
+    np.testing.assert_allclose(
+        loaded.predict_proba(X), fitted_pipeline.predict_proba(X), atol=1e-6
+    )
+    assert [n for n, _ in loaded.steps] == [n for n, _ in fitted_pipeline.steps]
+    clf = loaded.named_steps["classifier"]
+    assert clf.get_params()["module__width"] == 4
+    assert list(clf.classes_) == list(fitted_pipeline.classes_)
+    assert len(clf.history) == 2
+    norm = loaded.named_steps["normalize"]
+    np.testing.assert_array_equal(
+        norm.mean_, fitted_pipeline.named_steps["normalize"].mean_
+    )
+    # the augmentation policy comes back as an object with its parameters
+    assert clf.augmentation.get_params() == (
+        fitted_pipeline.named_steps["classifier"].augmentation.get_params()
+    )
+
+
+def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):
+    X, y = smears
+    loaded = load_model(save_model(fitted_pipeline, tmp_path / "m.slk"))
+    assert loaded.fit(X, y).predict(X[:3]).shape == (3,)
+
+
+def test_single_estimator_round_trip(smears, tmp_path):
+    X, _ = smears
+    norm = IntensityNormalizer(method="standard").fit(X)
+    loaded = load_model(save_model(norm, tmp_path / "norm.slk"))
+    np.testing.assert_allclose(loaded.transform(X), norm.transform(X))
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(fitted_pipeline, tmp_path):
+    save_model(fitted_pipeline, tmp_path / "m.slk")
+    save_model(fitted_pipeline, tmp_path / "m.slk")  # overwrite in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.slk"]
+
+
+def test_unsupported_step_is_refused_with_advice(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(TypeError, match="joblib"):
+        save_model(LogisticRegression(), tmp_path / "m.slk")
+    assert not list(tmp_path.iterdir())
+
+
+def test_foreign_class_in_file_is_refused(fitted_pipeline, tmp_path):
+    path = save_model(fitted_pipeline, tmp_path / "m.slk")
+
+    def edit(header):
+        header["model"]["steps"][0][1]["class"] = "os.system"
+
+    _rewrite_header(path, edit)
+    with pytest.raises(ValueError, match="'os.system'.*refusing"):
+        load_model(path)
+
+
+def test_incompatible_format_version_is_explained(fitted_pipeline, tmp_path):
+    path = save_model(fitted_pipeline, tmp_path / "m.slk")
+
+    def edit(header):
+        header["format_version"] = FORMAT_VERSION + 1
+        header["library_version"] = "9.0"
+
+    _rewrite_header(path, edit)
+    with pytest.raises(ValueError, match=r"written by sklearn-leukemia 9.0.*format"):
+        load_model(path)
+
+
+def test_not_a_model_file(tmp_path):
+    junk = tmp_path / "junk.slk"
+    junk.write_bytes(b"definitely not safetensors")
+    with pytest.raises(ValueError, match="not a sklearn-leukemia model"):
+        load_model(junk)
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(plain))
+    with pytest.raises(ValueError, match="no model description"):
+        load_model(plain)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.slk"):
+        load_model(tmp_path / "nope.slk")
+
+
+def test_model_trained_with_unavailable_device_loads_on_cpu(smears, tmp_path):
+    X, y = smears
+    clf = SECNNClassifier(max_epochs=1, batch_size=8, module__width=4, random_state=0)
+    clf.fit(X, y)
+    path = save_model(clf, tmp_path / "clf.slk")
+
+    def edit(header):  # as if it had been trained with device="cuda" on a GPU
+        header["model"]["params"]["device"] = "cuda"
+        header["model"]["state"]["__dict__"]["device_"] = "cuda:0"
+
+    _rewrite_header(path, edit)
+    import torch
+
+    if torch.cuda.is_available():  # pragma: no cover - GPU machines
+        pytest.skip("CUDA is available; the fallback is not exercised")
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        loaded = load_model(path)
+    assert loaded.device_ == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
