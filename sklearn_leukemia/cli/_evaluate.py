@@ -1,0 +1,249 @@
+"""``sklearn-leukemia evaluate``: cross-validated clinical evaluation.
+
+The folds are run by a plain loop over ``cv.split`` with
+:func:`sklearn.base.clone` instead of :func:`~sklearn.model_selection.
+cross_val_predict`, because the report needs more than predictions from
+each fold: the fitted network's training history (for the curves) and the
+fold's own scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sklearn_leukemia.cli._io import UsageError, check_outside
+from sklearn_leukemia.cli._train import (
+    add_data_options,
+    add_model_options,
+    build_pipeline,
+    check_data_folder,
+    load_dataset,
+    model_params,
+)
+
+__all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
+
+DEFAULT_OUT = "sklearn-leukemia-report"
+
+
+def _cv_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
+    return value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``evaluate`` to its subparser."""
+    add_data_options(parser, data_required=False)
+    parser.add_argument(
+        "--cv", type=_cv_count, default=5, metavar="K",
+        help="number of cross-validation folds (default: 5)",
+    )
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, metavar="DIR",
+        help=f"folder of the report: report.html, report.json and PNG plots "
+        f"(default: ./{DEFAULT_OUT}); never inside DATA",
+    )
+    parser.add_argument(
+        "--n-bootstraps", type=int, default=1000, metavar="N",
+        help="bootstrap replicates of the confidence intervals (default: 1000)",
+    )
+    add_model_options(parser)
+
+
+def make_cv(y: np.ndarray, groups: np.ndarray | None, n_splits: int, random_state):
+    """Return the splitter: patient-level with groups, stratified always.
+
+    Raises
+    ------
+    UsageError
+        If a class (or the set of patients) is too small for ``n_splits``.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    labels, counts = np.unique(y, return_counts=True)
+    if groups is not None:
+        # Every training fold must see every class: a class needs patients
+        # in at least n_splits folds.
+        for label in labels:
+            n_groups = np.unique(groups[y == label]).shape[0]
+            if n_groups < n_splits:
+                raise UsageError(
+                    f"--cv {n_splits} needs at least {n_splits} patients per "
+                    f"class; class {str(label)!r} has {n_groups}."
+                )
+        return StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state)
+    smallest = int(counts.min())
+    if smallest < n_splits:
+        raise UsageError(
+            f"--cv {n_splits} needs at least {n_splits} images per class; class "
+            f"{str(labels[counts.argmin()])!r} has {smallest}."
+        )
+    return StratifiedKFold(n_splits, shuffle=True, random_state=random_state)
+
+
+def _fold_scores(y_true, y_pred, proba, labels, pos_label) -> dict:
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+
+    from sklearn_leukemia.metrics import sensitivity_score, specificity_score
+
+    scores = {
+        "n_test": int(y_true.shape[0]),
+        "accuracy": accuracy_score(y_true, y_pred),
+        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+    }
+    if pos_label is not None:
+        scores["sensitivity"] = sensitivity_score(y_true, y_pred, pos_label=pos_label)
+        scores["specificity"] = specificity_score(y_true, y_pred, pos_label=pos_label)
+    present = np.unique(y_true)
+    if present.shape[0] == len(labels):
+        if pos_label is not None:
+            column = labels.index(pos_label)
+            scores["roc_auc"] = roc_auc_score(y_true == pos_label, proba[:, column])
+        else:
+            scores["roc_auc"] = roc_auc_score(
+                y_true, proba, multi_class="ovr", labels=labels
+            )
+    # A fold without some class has no AUC; leaving it out beats a NaN cell.
+    return {key: value if key == "n_test" else float(value)
+            for key, value in scores.items()}
+
+
+def cross_validate_predictions(
+    pipeline, X, y, *, groups, cv, labels, pos_label=None, progress=True
+) -> dict:
+    """Fit a clone per fold; return out-of-fold predictions, histories, scores.
+
+    Parameters
+    ----------
+    pipeline : estimator
+        Unfitted; cloned for each fold.
+    X : ndarray of shape (n_samples, ...)
+        File paths or images.
+    y : ndarray of shape (n_samples,)
+        Class names.
+    groups : ndarray of shape (n_samples,) or None
+        Patient of each sample, for a group-aware ``cv``.
+    cv : splitter
+        A scikit-learn cross-validation splitter.
+    labels : list
+        All classes; the columns of the returned probabilities.
+    pos_label : str, default=None
+        Positive class of a binary task (for the per-fold scores).
+    progress : bool, default=True
+        Show a progress bar over folds on stderr.
+
+    Returns
+    -------
+    result : dict
+        ``y_pred`` (n_samples,), ``proba`` (n_samples, n_classes),
+        ``histories`` (one skorch History per fold, or None),
+        ``fold_scores`` (one dict per fold) and ``device`` (of the last fold).
+    """
+    from sklearn.base import clone
+    from tqdm.auto import tqdm
+
+    n_samples = y.shape[0]
+    proba = np.full((n_samples, len(labels)), np.nan)
+    y_pred = np.empty(n_samples, dtype=object)
+    histories, fold_scores, device = [], [], None
+    splits = list(cv.split(X, y, groups))
+    # disable=None: a bar in a terminal, none in a log file (CI); the
+    # per-fold lines are printed either way.
+    bar = tqdm(splits, desc="folds", unit="fold", file=sys.stderr,
+               disable=None if progress else True, dynamic_ncols=True)
+    for fold, (train, test) in enumerate(bar, start=1):
+        estimator = clone(pipeline).fit(X[train], y[train])
+        fold_proba = estimator.predict_proba(X[test])
+        # The columns follow the estimator's classes_; a class missing from
+        # a training fold must still get its (zero) column in labels order.
+        classes = list(estimator.classes_)
+        for j, label in enumerate(labels):
+            proba[test, j] = fold_proba[:, classes.index(label)] if label in classes \
+                else 0.0
+        # The most probable class is what predict returns; taking it from the
+        # probabilities spares reading and preprocessing the images twice.
+        y_pred[test] = np.asarray(classes, dtype=object)[fold_proba.argmax(axis=1)]
+        network = estimator[-1] if hasattr(estimator, "steps") else estimator
+        history = getattr(network, "history", None)
+        histories.append(history)
+        device = getattr(network, "device_", device)
+        scores = _fold_scores(y[test], y_pred[test].astype(y.dtype), proba[test],
+                              labels, pos_label)
+        fold_scores.append(scores)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != "n_test")
+        bar.write(f"fold {fold}/{len(splits)}: {shown}", file=sys.stderr)
+    return {
+        "y_pred": y_pred.astype(y.dtype),
+        "proba": proba,
+        "histories": None if any(h is None for h in histories) else histories,
+        "fold_scores": fold_scores,
+        "device": None if device is None else str(device),
+    }
+
+
+def run(args) -> int:
+    """Cross-validate the pipeline, print the clinical table, write the report."""
+    from sklearn_leukemia.metrics import clinical_report
+    from sklearn_leukemia.report import split_note, write_evaluation_report
+
+    out = Path(args.out).expanduser()
+    if args.data is not None:
+        check_outside(out, check_data_folder(args.data), what="--out")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out} exists and is not a folder.")
+    if args.n_bootstraps < 0:
+        raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
+    pipeline = build_pipeline(args)
+    dataset = load_dataset(args)
+    labels = sorted(np.unique(dataset.y).tolist())
+    cv = make_cv(dataset.y, dataset.groups, args.cv, args.random_state)
+    grouped = dataset.groups is not None
+    cv_name = f"{type(cv).__name__}(n_splits={args.cv})"
+    note = split_note(grouped, cv_name)
+    print(f"{dataset.description['source']}: {dataset.y.shape[0]} images, classes "
+          f"{dataset.description['classes']}.", file=sys.stderr)
+    print(f"Cross-validating with {cv_name}"
+          f"{' (patient groups)' if grouped else ' (no patient groups)'}.",
+          file=sys.stderr)
+
+    result = cross_validate_predictions(
+        pipeline, dataset.X, dataset.y, groups=dataset.groups, cv=cv,
+        labels=labels, pos_label=dataset.pos_label,
+    )
+    y_score = result["proba"]
+    if dataset.pos_label is not None:
+        y_score = y_score[:, labels.index(dataset.pos_label)]
+    report = clinical_report(
+        dataset.y, result["y_pred"], y_score, labels=labels,
+        pos_label=dataset.pos_label, n_bootstraps=args.n_bootstraps,
+        random_state=args.random_state,
+    )
+    print(note)
+    print()
+    print(report.to_text(), end="")
+
+    params = {
+        "cv": cv_name,
+        **{k: v for k, v in model_params(args).items() if k != "verbose"},
+        "n_bootstraps": args.n_bootstraps,
+    }
+    description = dict(dataset.description, cv=cv_name, split=note)
+    paths = write_evaluation_report(
+        out, report=report, y_true=dataset.y, y_pred=result["y_pred"],
+        y_score=result["proba"], labels=labels, histories=result["histories"],
+        images=dataset.X, params=params, fold_scores=result["fold_scores"],
+        data_description=description, pos_label=dataset.pos_label,
+        device=result["device"], data_dir=dataset.root,
+    )
+    print(f"\nReport written to {paths['html']} (also report.json and "
+          f"{len(paths) - 2} plots in {out}).")
+    return 0

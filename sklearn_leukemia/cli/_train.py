@@ -1,0 +1,385 @@
+"""``sklearn-leukemia train``: fit the pipeline on all data and save it.
+
+Also holds what ``evaluate`` shares with ``train``: the data and model
+options, loading the data (a folder or the synthetic generator) and building
+the pipeline from the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sklearn_leukemia.cli._io import UsageError, check_outside
+from sklearn_leukemia.cli._layout import LAYOUTS, detect_layout, load_layout
+
+__all__ = [
+    "Dataset",
+    "add_data_options",
+    "add_model_options",
+    "build_pipeline",
+    "check_data_folder",
+    "configure_parser",
+    "load_dataset",
+    "model_params",
+    "run",
+]
+
+# Defaults that depend on where the data come from: the synthetic smears are
+# small and quick to learn, real microscope images need more pixels/epochs.
+SYNTHETIC_DEFAULTS = {"image_size": 64, "epochs": 15}
+FOLDER_DEFAULTS = {"image_size": 128, "epochs": 20}
+SYNTHETIC_CLASSES = ("normal", "ALL", "AML")
+# The choices of make_leukemia_pipeline, repeated so that --help need not
+# import imblearn (a second of start-up); a test keeps them equal.
+CONTRAST_CHOICES = ("stretch", "clahe", "gamma")
+DENOISE_CHOICES = ("gaussian", "median", "bilateral", "nl_means")
+# More folders than this on one side of a binary task get a generic name.
+_MAX_NAMED_FOLDERS = 3
+
+
+@dataclass
+class Dataset:
+    """What the commands need from the data, whatever their source."""
+
+    X: np.ndarray  # file paths (str) or images (n, S, S, 3) uint8
+    y: np.ndarray  # class names (str)
+    groups: np.ndarray | None
+    pos_label: str | None
+    source: str
+    layout: str
+    root: Path | None
+    description: dict = field(default_factory=dict)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a non-zero integer (-1: all cores)")
+    return value
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, data_required: bool) -> None:
+    """Add DATA, ``--layout`` and ``--positive-classes`` to ``parser``."""
+    if data_required:
+        parser.add_argument(
+            "data", metavar="DATA",
+            help="folder of images: one subfolder per class, or the layout of "
+            "C-NMC, ALL-IDB or AML-Cytomorphology_LMU (detected)",
+        )
+    else:
+        parser.add_argument(
+            "data", metavar="DATA", nargs="?", default=None,
+            help="folder of images: one subfolder per class, or the layout of "
+            "C-NMC, ALL-IDB or AML-Cytomorphology_LMU (detected). Without it, "
+            "synthetic blood smears (classes normal, ALL, AML; patient groups)",
+        )
+    parser.add_argument(
+        "--layout", choices=("auto", *LAYOUTS), default="auto",
+        help="layout of DATA (default: auto, detected from the folder names)",
+    )
+    parser.add_argument(
+        "--positive-classes", nargs="+", metavar="NAME", default=None,
+        help="classes that make the positive class of a binary task (the "
+        "others are negative), e.g. --positive-classes Early Pre Pro. Without "
+        "it every class is its own",
+    )
+    # The synthetic generator's size: for tests and quick trials, not in --help.
+    parser.add_argument("--n-samples", type=_positive_int, default=600,
+                        help=argparse.SUPPRESS)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add the pipeline and network options to ``parser``."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--image-size", type=_positive_int, default=None, metavar="N",
+        help="side in pixels of the square images the network sees (default: "
+        f"{SYNTHETIC_DEFAULTS['image_size']} for the synthetic data, "
+        f"{FOLDER_DEFAULTS['image_size']} for a folder)",
+    )
+    group.add_argument(
+        "--epochs", type=_positive_int, default=None, metavar="N",
+        help=f"training epochs (default: {SYNTHETIC_DEFAULTS['epochs']} for the "
+        f"synthetic data, {FOLDER_DEFAULTS['epochs']} for a folder)",
+    )
+    group.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
+                       help="images per training batch (default: 32)")
+    group.add_argument("--lr", type=_positive_float, default=1e-3, metavar="X",
+                       help="learning rate of the optimizer (default: 0.001)")
+    group.add_argument(
+        "--architecture", default="secnn", metavar="NAME",
+        help="network from the registry, see 'sklearn-leukemia architectures' "
+        "(default: secnn)",
+    )
+    group.add_argument(
+        "--width", type=_positive_int, default=None, metavar="N",
+        help="channels of the first stage of the network (default: the "
+        "architecture's own)",
+    )
+    group.add_argument(
+        "--contrast", choices=CONTRAST_CHOICES, default=None,
+        help="contrast adjustment before the network (default: none)",
+    )
+    group.add_argument(
+        "--denoise", choices=DENOISE_CHOICES, default=None,
+        help="noise removal before the network (default: none)",
+    )
+    group.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=True,
+        help="random flips/rotations/colour jitter of training batches "
+        "(default: on; never applied at prediction)",
+    )
+    group.add_argument(
+        "--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+        help="hold out 10%% of the training images, log validation loss and "
+        "accuracy, and stop when the validation loss has not improved for "
+        "PATIENCE epochs (default: off, train all epochs)",
+    )
+    group.add_argument(
+        "--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+        help="where the network runs; auto: cuda, then mps, then cpu",
+    )
+    group.add_argument(
+        "--n-jobs", type=_n_jobs, default=None, metavar="N",
+        help="parallel jobs reading images (-1: all cores; default: 1)",
+    )
+    group.add_argument("--random-state", type=int, default=0, metavar="SEED",
+                       help="seed of the splits, the sampler and the network "
+                       "(default: 0)")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="print the loss of every epoch")
+
+
+def _side_name(folders: list[str], fallback: str) -> str:
+    if 1 <= len(folders) <= _MAX_NAMED_FOLDERS:
+        return "+".join(folders)
+    return fallback
+
+
+def check_data_folder(data: str) -> Path:
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise UsageError(f"data folder {data} does not exist.")
+    if not root.is_dir():
+        raise UsageError(f"data folder {data} is not a folder.")
+    return root
+
+
+def _synthetic(args) -> Dataset:
+    from sklearn_leukemia.datasets import make_blood_smear
+
+    if args.layout not in ("auto", "folder"):
+        raise UsageError(f"--layout {args.layout} needs a DATA folder.")
+    image_size = args.image_size or SYNTHETIC_DEFAULTS["image_size"]
+    # About 5 images per patient, and at least 5 patients per class so that
+    # 5 patient-level folds all see every class in training.
+    n_patients = min(args.n_samples,
+                     max(5 * len(SYNTHETIC_CLASSES), args.n_samples // 5))
+    images, target, groups = make_blood_smear(
+        args.n_samples, image_size=image_size, classes=SYNTHETIC_CLASSES,
+        n_patients=n_patients, random_state=args.random_state,
+    )
+    target = np.asarray(target).astype(str)
+    pos_label = None
+    description = {
+        "source": "synthetic blood smears (make_blood_smear)",
+        "images": int(target.shape[0]),
+        "image size": f"{image_size}x{image_size}",
+    }
+    if args.positive_classes:
+        unknown = sorted(set(args.positive_classes) - set(SYNTHETIC_CLASSES))
+        if unknown:
+            raise UsageError(
+                f"--positive-classes names {unknown}, which are not classes of the "
+                f"synthetic data {list(SYNTHETIC_CLASSES)}."
+            )
+        positive = [c for c in SYNTHETIC_CLASSES if c in args.positive_classes]
+        negative = [c for c in SYNTHETIC_CLASSES if c not in positive]
+        if not negative:
+            raise UsageError("--positive-classes covers every class; leave at "
+                             "least one negative class.")
+        pos_label = _side_name(positive, "positive")
+        target = np.where(np.isin(target, positive), pos_label,
+                          _side_name(negative, "negative"))
+        description["positive classes"] = positive
+    return Dataset(
+        X=images, y=target, groups=np.asarray(groups), pos_label=pos_label,
+        source="synthetic", layout="synthetic", root=None, description=description,
+    )
+
+
+def _folder(args) -> Dataset:
+    root = check_data_folder(args.data)
+    layout = detect_layout(root) if args.layout == "auto" else args.layout
+    how = "detected" if args.layout == "auto" else "given"
+    print(f"Layout of {args.data}: {layout} ({how}).", file=sys.stderr)
+    if args.positive_classes and layout != "folder":
+        raise UsageError(
+            f"--positive-classes applies to the folder layout only; the {layout} "
+            "layout has fixed classes. Pass --layout folder to choose them."
+        )
+    binary_names = None
+    if args.positive_classes:
+        folders = sorted(
+            entry.name for entry in os.scandir(root)
+            if entry.is_dir() and not entry.name.startswith(".")
+        )
+        unknown = [n for n in args.positive_classes if n not in folders]
+        if unknown:
+            raise UsageError(
+                f"--positive-classes names {unknown}, which are not class folders "
+                f"of {args.data} {folders}."
+            )
+        negative = [name for name in folders if name not in args.positive_classes]
+        binary_names = (_side_name(negative, "negative"),
+                        _side_name(list(args.positive_classes), "positive"))
+    if binary_names is not None:
+        from sklearn_leukemia.datasets import load_image_folder
+
+        data = load_image_folder(root, positive_classes=args.positive_classes,
+                                 binary_names=binary_names, n_jobs=args.n_jobs)
+    else:
+        data = load_layout(root, layout, positive_classes=args.positive_classes,
+                           n_jobs=args.n_jobs)
+    names = np.asarray(data.target_names).astype(str)
+    y = names[np.asarray(data.target)]
+    # Binary loaders put the positive (leukemic) class at target 1.
+    pos_label = str(names[1]) if names.shape[0] == 2 else None
+    if names.shape[0] == 2 and layout == "folder" and not args.positive_classes:
+        raise UsageError(
+            f"{args.data} has two classes {names.tolist()}; name the positive "
+            "one with --positive-classes, since sensitivity and specificity "
+            "depend on it."
+        )
+    groups = data.get("groups")
+    description = {
+        "source": str(root),
+        "layout": layout,
+        "images": int(y.shape[0]),
+    }
+    if args.positive_classes:
+        description["positive classes"] = list(args.positive_classes)
+    return Dataset(
+        X=np.asarray(data.filenames).astype(str), y=y,
+        groups=None if groups is None else np.asarray(groups),
+        pos_label=pos_label, source="folder", layout=layout, root=root,
+        description=description,
+    )
+
+
+def load_dataset(args) -> Dataset:
+    """Load the data named by the options (a folder, or the synthetic smears)."""
+    dataset = _folder(args) if args.data is not None else _synthetic(args)
+    labels, counts = np.unique(dataset.y, return_counts=True)
+    if labels.shape[0] < 2:
+        raise UsageError(f"the data hold one class only ({labels.tolist()}); "
+                         "at least two are needed.")
+    dataset.description["classes"] = {
+        str(label): int(count) for label, count in zip(labels, counts)
+    }
+    grouped = dataset.groups is not None
+    dataset.description["patient_groups"] = grouped
+    if grouped:
+        dataset.description["patients"] = int(np.unique(dataset.groups).shape[0])
+    return dataset
+
+
+def _defaults(args) -> dict:
+    return SYNTHETIC_DEFAULTS if args.data is None else FOLDER_DEFAULTS
+
+
+def model_params(args) -> dict:
+    """Keyword arguments of ``make_leukemia_pipeline`` from the options."""
+    defaults = _defaults(args)
+    params = {
+        "image_size": args.image_size or defaults["image_size"],
+        "contrast": args.contrast,
+        "denoise": args.denoise,
+        "augment": args.augment,
+        "architecture": args.architecture,
+        "n_jobs": args.n_jobs,
+        "random_state": args.random_state,
+        "max_epochs": args.epochs or defaults["epochs"],
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "device": args.device,
+        "verbose": int(args.verbose),
+    }
+    if args.early_stopping is not None:
+        params["early_stopping"] = args.early_stopping
+    if args.width is not None:
+        params["module__width"] = args.width
+    return params
+
+
+def build_pipeline(args):
+    """Build the unfitted pipeline; an unknown architecture is a usage error."""
+    from sklearn_leukemia import make_leukemia_pipeline
+    from sklearn_leukemia.nn import get_architecture
+
+    try:
+        get_architecture(args.architecture)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--architecture: {exc}") from None
+    return make_leukemia_pipeline(**model_params(args))
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``train`` to its subparser."""
+    add_data_options(parser, data_required=True)
+    parser.add_argument(
+        "--out", required=True, metavar="MODEL",
+        help="model file to write (portable safetensors file, e.g. model.slk)",
+    )
+    add_model_options(parser)
+
+
+def run(args) -> int:
+    """Fit the pipeline on all of DATA and save it to ``--out``."""
+    from sklearn_leukemia import save_model
+
+    out = Path(args.out).expanduser()
+    check_outside(out, check_data_folder(args.data), what="--out")
+    if out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; expected a file name "
+                         "such as model.slk.")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {args.out}: folder {out.parent} does not exist.")
+    pipeline = build_pipeline(args)
+    dataset = load_dataset(args)
+    print(f"Training on {dataset.y.shape[0]} images, classes "
+          f"{dataset.description['classes']}.", file=sys.stderr)
+    pipeline.fit(dataset.X, dataset.y)
+    save_model(pipeline, out)
+    classes = ", ".join(map(str, pipeline.classes_))
+    print(f"Saved the model to {out} (classes: {classes}).")
+    return 0

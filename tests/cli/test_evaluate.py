@@ -1,0 +1,190 @@
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sklearn_leukemia.cli import main
+from sklearn_leukemia.cli._evaluate import make_cv
+from sklearn_leukemia.cli._io import UsageError
+
+# Tiny settings: the point is the command's behaviour, not the model's quality.
+TINY = ["--image-size", "16", "--epochs", "1", "--cv", "2", "--width", "4",
+        "--batch-size", "16", "--n-bootstraps", "20"]
+FIGURES = {"confusion_matrix.png", "roc_curve.png", "training_curves.png",
+           "misclassified.png"}
+
+
+def _image_folder(root, classes, n_per_class, rng, size=20):
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(n_per_class):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / cls / f"{cls}_{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    """One evaluate run on the synthetic default, shared by several tests."""
+    out = tmp_path_factory.mktemp("synthetic") / "report"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main(["evaluate", "--n-samples", "48", *TINY, "--out", str(out)])
+    return status, stdout.getvalue(), stderr.getvalue(), out
+
+
+def test_synthetic_default_writes_every_file(synthetic_run):
+    status, _, _, out = synthetic_run
+    assert status == 0
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.html"} | FIGURES
+    for name in FIGURES:
+        assert (out / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_synthetic_default_prints_table_and_says_groups_are_used(synthetic_run):
+    _, stdout, stderr, _ = synthetic_run
+    assert "Patient-level split (StratifiedGroupKFold(n_splits=2))" in stdout
+    assert "Clinical report (3 classes" in stdout
+    assert "95% CI" in stdout and "Per class (one-vs-rest)" in stdout
+    assert "fold 1/2: accuracy" in stderr and "fold 2/2: accuracy" in stderr
+    assert "Report written to" in stdout
+
+
+def test_synthetic_report_json(synthetic_run):
+    *_, out = synthetic_run
+    doc = json.loads((out / "report.json").read_text())
+    report = doc["clinical_report"]
+    assert report["task"] == "multiclass"
+    assert report["labels"] == ["ALL", "AML", "normal"]
+    assert report["n_samples"] == 48
+    assert report["n_bootstraps"] == 20
+    for key in ("accuracy", "recall", "specificity", "roc_auc",
+                "false_positive_rate", "false_negative_rate"):
+        metric = report["metrics"][key]
+        assert metric["ci_low"] <= metric["value"] <= metric["ci_high"]
+    assert sum(map(sum, report["confusion_matrix"])) == 48
+    assert len(doc["fold_scores"]) == 2
+    assert sum(fold["n_test"] for fold in doc["fold_scores"]) == 48
+    assert doc["data"]["patient_groups"] is True
+    assert doc["data"]["classes"] == {"ALL": 16, "AML": 16, "normal": 16}
+    assert doc["parameters"]["max_epochs"] == 1
+    assert doc["parameters"]["image_size"] == 16
+    assert doc["parameters"]["module__width"] == 4
+    assert doc["device"] == "cpu"
+    assert [len(fold) for fold in doc["training_history"]] == [1, 1]
+
+
+def test_synthetic_report_html(synthetic_run):
+    *_, out = synthetic_run
+    page = (out / "report.html").read_text()
+    assert "<table" in page and "Recall (sensitivity)" in page
+    assert page.count('<img alt="') == 4
+    assert 'src="data:image/png;base64,' in page
+    assert "Patient-level split" in page
+
+
+def test_folder_binary_with_positive_classes(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early", "Pre"], 6, rng)
+    out = tmp_path / "report"
+    status = main(["evaluate", str(data), "--positive-classes", "Early", "Pre",
+                   *TINY, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Layout of" in captured.err and "folder (detected)" in captured.err
+    assert "binary, positive class 'Early+Pre'" in captured.out
+    # No patient groups in a plain folder: the user is told about the risk.
+    assert "No patient groups" in captured.out and "optimistic" in captured.out
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["pos_label"] == "Early+Pre"
+    assert doc["clinical_report"]["labels"] == ["Benign", "Early+Pre"]
+    assert doc["data"]["patient_groups"] is False
+    assert doc["data"]["positive classes"] == ["Early", "Pre"]
+    assert "StratifiedKFold" in doc["parameters"]["cv"]
+    assert "sensitivity" in doc["fold_scores"][0]
+    assert "may be optimistic" in (out / "report.html").read_text()
+    # Nothing was written into the data folder.
+    assert sorted(p.name for p in data.iterdir()) == ["Benign", "Early", "Pre"]
+
+
+def test_folder_with_two_classes_needs_positive_class(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["hem", "all"], 4, rng)
+    assert main(["evaluate", str(data), *TINY, "--out", str(tmp_path / "r")]) == 2
+    assert "name the positive one with --positive-classes" in capsys.readouterr().err
+
+
+def test_unknown_positive_class_is_an_error(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early"], 4, rng)
+    status = main(["evaluate", str(data), "--positive-classes", "Late", *TINY,
+                   "--out", str(tmp_path / "r")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--positive-classes names ['Late'], which are not class folders" in err
+    assert "['Benign', 'Early']" in err
+
+
+def test_out_inside_data_is_refused(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early"], 4, rng)
+    status = main(["evaluate", str(data), "--positive-classes", "Early", *TINY,
+                   "--out", str(data / "report")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "inside the data folder" in err and str(data) in err
+    assert not (data / "report").exists()
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "report"
+    out.write_text("")
+    assert main(["evaluate", *TINY, "--out", str(out)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_synthetic_positive_classes_must_exist(tmp_path, capsys):
+    status = main(["evaluate", "--positive-classes", "CLL", *TINY,
+                   "--out", str(tmp_path / "r")])
+    assert status == 2
+    assert "['CLL'], which are not classes of the synthetic data" in (
+        capsys.readouterr().err)
+
+
+def test_layout_needs_data(tmp_path, capsys):
+    assert main(["evaluate", "--layout", "cnmc", "--out", str(tmp_path)]) == 2
+    assert "--layout cnmc needs a DATA folder" in capsys.readouterr().err
+
+
+def test_cv_larger_than_a_class_is_a_usage_error(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early"], 3, rng)
+    status = main(["evaluate", str(data), "--positive-classes", "Early",
+                   "--cv", "4", "--out", str(tmp_path / "r")])
+    assert status == 2
+    assert "needs at least 4 images per class; class 'Benign' has 3" in (
+        capsys.readouterr().err)
+
+
+def test_make_cv_uses_groups_when_given():
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = np.array(["a", "b"] * 6)
+    groups = np.arange(12) // 2 * 2 + (np.arange(12) % 2)  # 12 one-image patients
+    assert isinstance(make_cv(y, groups, 3, 0), StratifiedGroupKFold)
+    assert isinstance(make_cv(y, None, 3, 0), StratifiedKFold)
+    with pytest.raises(UsageError, match="at least 4 patients per class; class 'a' "
+                                         "has 3"):
+        make_cv(y, np.where(y == "a", np.arange(12) % 3, 10 + np.arange(12)), 4, 0)
+
+
+def test_early_stopping_logs_validation_curves(tmp_path, capsys):
+    out = tmp_path / "report"
+    status = main(["evaluate", "--n-samples", "60", *TINY, "--epochs", "2",
+                   "--early-stopping", "5", "--positive-classes", "ALL", "AML",
+                   "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "binary, positive class 'ALL+AML'" in captured.out
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["parameters"]["early_stopping"] == 5
+    first_epoch = doc["training_history"][0][0]
+    assert {"train_loss", "valid_loss", "valid_acc"} <= set(first_epoch)

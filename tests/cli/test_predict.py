@@ -1,0 +1,141 @@
+import contextlib
+import csv
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sklearn_leukemia.cli import main
+from sklearn_leukemia.cli._io import UsageError
+from sklearn_leukemia.cli._predict import find_images
+
+TINY = ["--image-size", "16", "--epochs", "1", "--width", "4", "--batch-size", "8"]
+
+
+def _save(path, rng, size=20):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def smears(tmp_path_factory):
+    """A class-per-folder tree of 15 small images."""
+    rng = np.random.default_rng(0)
+    data = tmp_path_factory.mktemp("cli") / "smears"
+    for cls in ("Benign", "Early", "Pre"):
+        for i in range(5):
+            _save(data / cls / f"{cls}_{i}.png", rng)
+    return data
+
+
+@pytest.fixture(scope="module")
+def trained(smears):
+    """A tiny binary model trained by the command line, shared by the tests."""
+    model = smears.parent / "model.slk"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = main(["train", str(smears), "--positive-classes", "Early", "Pre",
+                       *TINY, "--out", str(model)])
+    assert status == 0, stderr.getvalue()
+    return smears, model
+
+
+def _rows(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_train_writes_model_and_nothing_else(trained):
+    data, model = trained
+    assert model.is_file() and model.stat().st_size > 0
+    assert sorted(p.name for p in model.parent.iterdir()) == ["model.slk", "smears"]
+    assert sorted(p.name for p in data.iterdir()) == ["Benign", "Early", "Pre"]
+
+
+def test_predict_round_trip_to_stdout(trained, capsys):
+    data, model = trained
+    capsys.readouterr()
+    status = main(["predict", str(model), str(data / "Pre"),
+                   str(data / "Benign" / "Benign_3.png")])
+    out = capsys.readouterr().out
+    assert status == 0
+    rows = _rows(out)
+    assert rows[0] == ["file", "proba_Benign", "proba_Early+Pre", "predicted"]
+    files = [row[0] for row in rows[1:]]
+    # Folder contents sorted, then the file, in the order given.
+    assert files == [str(data / "Pre" / f"Pre_{i}.png") for i in range(5)] + [
+        str(data / "Benign" / "Benign_3.png")
+    ]
+    for row in rows[1:]:
+        proba = np.array(row[1:3], dtype=float)
+        assert proba.sum() == pytest.approx(1.0, abs=1e-5)
+        assert row[3] == ["Benign", "Early+Pre"][proba.argmax()]
+
+
+def test_predict_matches_the_loaded_model(trained, tmp_path, capsys):
+    from sklearn_leukemia import load_model
+
+    data, model = trained
+    output = tmp_path / "preds.csv"
+    assert main(["predict", str(model), str(data), "--output", str(output)]) == 0
+    rows = _rows(output.read_text())
+    assert len(rows) == 1 + 15
+    files = np.array([row[0] for row in rows[1:]])
+    expected = load_model(model).predict_proba(files)
+    np.testing.assert_allclose(np.array([r[1:3] for r in rows[1:]], dtype=float),
+                               expected, atol=1e-6)
+    assert "Wrote predictions of 15 images" in capsys.readouterr().err
+
+
+def test_predict_output_inside_input_folder_is_refused(trained, capsys):
+    data, model = trained
+    status = main(["predict", str(model), str(data), "--output",
+                   str(data / "preds.csv")])
+    assert status == 2
+    assert "inside the data folder" in capsys.readouterr().err
+    assert not (data / "preds.csv").exists()
+
+
+def test_predict_missing_model_is_named(tmp_path, capsys):
+    missing = tmp_path / "nope.slk"
+    image = tmp_path / "a.png"
+    _save(image, np.random.default_rng(0))
+    assert main(["predict", str(missing), str(image)]) == 2
+    assert capsys.readouterr().err == (
+        f"sklearn-leukemia: error: model file {missing} does not exist.\n")
+
+
+def test_predict_missing_image_is_named(tmp_path, capsys):
+    model = tmp_path / "model.slk"
+    model.write_bytes(b"")  # inputs are checked before the model is read
+    missing = tmp_path / "gone.png"
+    assert main(["predict", str(model), str(missing)]) == 2
+    assert f"image or folder {missing} does not exist." in capsys.readouterr().err
+
+
+def test_predict_not_a_model_file_fails_with_one_line(tmp_path, capsys):
+    fake = tmp_path / "model.slk"
+    fake.write_bytes(b"not a model")
+    image = tmp_path / "a.png"
+    _save(image, np.random.default_rng(0))
+    assert main(["predict", str(fake), str(image)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sklearn-leukemia: error:") and str(fake) in err
+    assert "Traceback" not in err
+
+
+def test_find_images_walks_sorted_and_skips_non_images(tmp_path, rng):
+    _save(tmp_path / "b" / "2.png", rng)
+    _save(tmp_path / "b" / "1.jpg", rng)
+    _save(tmp_path / "a" / "z.tif", rng)
+    (tmp_path / "a" / "notes.txt").write_text("")
+    _save(tmp_path / ".hidden" / "x.png", rng)
+    found = find_images([str(tmp_path)])
+    assert found == [str(tmp_path / "a" / "z.tif"), str(tmp_path / "b" / "1.jpg"),
+                     str(tmp_path / "b" / "2.png")]
+
+
+def test_find_images_empty_folder_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="holds no image file"):
+        find_images([str(tmp_path / "empty")])

@@ -1,0 +1,137 @@
+import argparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sklearn_leukemia.cli import main
+from sklearn_leukemia.cli._io import UsageError
+from sklearn_leukemia.cli._train import (
+    add_data_options,
+    add_model_options,
+    build_pipeline,
+    load_dataset,
+    model_params,
+)
+
+TINY = ["--image-size", "16", "--epochs", "1", "--width", "4"]
+
+
+def _parse(argv, data_required=False):
+    parser = argparse.ArgumentParser()
+    add_data_options(parser, data_required=data_required)
+    add_model_options(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def smears(tmp_path, rng):
+    data = tmp_path / "smears"
+    for cls in ("Benign", "Early", "Pre", "Pro"):
+        (data / cls).mkdir(parents=True)
+        for i in range(3):
+            pixels = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(data / cls / f"{i}.png")
+    return data
+
+
+def test_model_params_defaults_depend_on_the_data():
+    synthetic = model_params(_parse([]))
+    folder = model_params(_parse(["somewhere"]))
+    assert (synthetic["image_size"], synthetic["max_epochs"]) == (64, 15)
+    assert (folder["image_size"], folder["max_epochs"]) == (128, 20)
+    assert "module__width" not in synthetic and "early_stopping" not in synthetic
+
+
+def test_model_params_from_options():
+    params = model_params(_parse(
+        ["--image-size", "32", "--epochs", "3", "--batch-size", "8", "--lr", "0.01",
+         "--architecture", "se_resnet", "--width", "8", "--contrast", "clahe",
+         "--denoise", "median", "--no-augment", "--early-stopping", "4",
+         "--device", "cpu", "--n-jobs", "2", "--random-state", "7", "-v"]))
+    assert params == {
+        "image_size": 32, "contrast": "clahe", "denoise": "median", "augment": False,
+        "architecture": "se_resnet", "n_jobs": 2, "random_state": 7,
+        "max_epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",
+        "verbose": 1, "early_stopping": 4, "module__width": 8,
+    }
+
+
+def test_build_pipeline_passes_options_to_the_steps():
+    pipe = build_pipeline(_parse(["--width", "4", "--contrast", "clahe",
+                                  "--image-size", "24"]))
+    params = pipe.get_params()
+    assert params["classifier__module__width"] == 4
+    assert params["contrast__method"] == "clahe"
+    assert params["resize__size"] == 24
+    assert params["denoise"] == "passthrough"
+
+
+def test_synthetic_dataset_multiclass_with_groups():
+    dataset = load_dataset(_parse(["--n-samples", "30", "--image-size", "16"]))
+    assert dataset.X.shape == (30, 16, 16, 3)
+    assert sorted(set(dataset.y)) == ["ALL", "AML", "normal"]
+    assert dataset.pos_label is None
+    assert dataset.groups.shape == (30,)
+    # Each class has at least 5 patients, so 5 patient-level folds work.
+    for label in ("ALL", "AML", "normal"):
+        assert len(set(dataset.groups[dataset.y == label])) >= 5
+    assert dataset.description["patient_groups"] is True
+
+
+def test_synthetic_dataset_binary_names_the_sides():
+    dataset = load_dataset(_parse(["--n-samples", "30", "--image-size", "16",
+                                   "--positive-classes", "AML", "ALL"]))
+    assert sorted(set(dataset.y)) == ["ALL+AML", "normal"]
+    assert dataset.pos_label == "ALL+AML"
+
+
+def test_folder_binary_side_names(smears, capsys):
+    dataset = load_dataset(_parse([str(smears), "--positive-classes", "Early",
+                                   "Pre", "Pro"]))
+    assert sorted(set(dataset.y)) == ["Benign", "Early+Pre+Pro"]
+    assert dataset.pos_label == "Early+Pre+Pro"
+    assert dataset.groups is None
+    assert dataset.X[0].endswith(".png")
+    assert "folder (detected)" in capsys.readouterr().err
+
+
+def test_folder_multiclass_has_no_pos_label(smears):
+    dataset = load_dataset(_parse([str(smears)]))
+    assert sorted(set(dataset.y)) == ["Benign", "Early", "Pre", "Pro"]
+    assert dataset.pos_label is None
+
+
+def test_positive_classes_with_a_fixed_layout_is_a_usage_error(tmp_path):
+    for code in ("BAS", "MYB"):
+        (tmp_path / code).mkdir()
+    with pytest.raises(UsageError, match="the aml-lmu layout has fixed classes"):
+        load_dataset(_parse([str(tmp_path), "--positive-classes", "MYB"]))
+
+
+def test_train_out_inside_data_is_refused(smears, capsys):
+    status = main(["train", str(smears), "--positive-classes", "Early", *TINY,
+                   "--out", str(smears / "model.slk")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"--out {smears / 'model.slk'} is inside the data folder" in err
+    assert not (smears / "model.slk").exists()
+
+
+def test_train_out_folder_must_exist(smears, tmp_path, capsys):
+    out = tmp_path / "no" / "model.slk"
+    assert main(["train", str(smears), "--positive-classes", "Early", *TINY,
+                 "--out", str(out)]) == 2
+    assert f"folder {out.parent} does not exist" in capsys.readouterr().err
+
+
+def test_train_out_that_is_a_folder_is_refused(smears, tmp_path, capsys):
+    assert main(["train", str(smears), *TINY, "--out", str(tmp_path)]) == 2
+    assert "is a folder; expected a file name" in capsys.readouterr().err
+
+
+def test_train_missing_data_is_named(tmp_path, capsys):
+    missing = tmp_path / "nothing"
+    assert main(["train", str(missing), "--out", str(tmp_path / "m.slk")]) == 2
+    assert capsys.readouterr().err == (
+        f"sklearn-leukemia: error: data folder {missing} does not exist.\n")
