@@ -414,7 +414,8 @@ class ClinicalReport:
                 for label in self.labels:
                     value, low, high = self.per_class[label][key]
                     cell = _format(key, value)
-                    if with_ci:
+                    # An undefined value has no interval: show "n/a" once.
+                    if with_ci and low is not None and high is not None:
                         cell += " " + _format_interval(key, low, high)
                     row.append(cell)
                 rows.append(row)
