@@ -485,3 +485,13 @@ def test_single_class_needs_labels():
 def test_repr(rng):
     report = clinical_report(*_binary(rng, 30), n_bootstraps=0)
     assert repr(report).startswith("ClinicalReport(binary, pos_label=1, n_samples=30")
+
+
+def test_undefined_per_class_value_is_shown_once_as_na():
+    # Nothing is predicted as "c": its precision is undefined in every table.
+    y_true = np.array(["a", "b", "c"] * 10)
+    y_pred = np.array(["a", "b", "a"] * 10)
+    report = clinical_report(y_true, y_pred, n_bootstraps=50, random_state=0)
+    text = report.to_text()
+    assert "n/a" in text
+    assert "n/a n/a" not in text
