@@ -1,0 +1,546 @@
+"""Shared code of ``bench_real_data.py`` and ``bench_ablation.py``.
+
+Data loading per task, the cross-validation loop that collects out-of-fold
+predictions and probabilities with the fit seconds and the peak memory of
+every fold (each fold runs in a fresh forked child process), the pipeline
+"defaults" under test, environment information, and the text, JSON,
+Markdown and reST writers.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import datetime as _dt
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# Each fold runs in a forked child: the parent must not initialise CUDA, so
+# torch.cuda.is_available() asks NVML instead of creating a CUDA context.
+os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+RST_DIR = REPO_ROOT / "docs" / "benchmark_results"
+
+# Tasks: data folder, positive class folders (binary task) or None.
+TASKS = {
+    "taleqani-binary": {
+        "folder": "all-taleqani",
+        "positive_classes": ["Early", "Pre", "Pro"],
+        "binary_names": ("benign", "leukemia"),
+        "description": "all-taleqani, Benign (negative) vs Early+Pre+Pro B-ALL "
+        "(positive: leukemia)",
+    },
+    "taleqani-4class": {
+        "folder": "all-taleqani",
+        "positive_classes": None,
+        "description": "all-taleqani, Benign / Early / Pre / Pro",
+    },
+    "pbc-8class": {
+        "folder": "pbc-normal",
+        "positive_classes": None,
+        "description": "pbc-normal, eight normal blood cell types",
+    },
+}
+
+TABLE_METRICS = [
+    ("accuracy", "Accuracy", True),
+    ("precision", "Precision", True),
+    ("recall", "Recall (sens.)", True),
+    ("f1", "F1", False),
+    ("specificity", "Specificity", True),
+    ("roc_auc", "AUC-ROC", False),
+    ("false_positive_rate", "FPR", True),
+    ("false_negative_rate", "FNR", True),
+]
+
+
+def default_data_dir() -> Path:
+    """``$SKLEARN_LEUKEMIA_DATA``, else ``shared/data`` beside the checkout."""
+    env = os.environ.get("SKLEARN_LEUKEMIA_DATA")
+    if env:
+        return Path(env).expanduser()
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+# --------------------------------------------------------------------------
+# Command line helpers
+# --------------------------------------------------------------------------
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """Parse ``name=value`` with a Python literal value (strings may be bare)."""
+    if "=" not in text:
+        raise SystemExit(f"--param {text!r}: expected name=value, e.g. lr=0.003")
+    name, value = text.split("=", 1)
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return name.strip(), parsed
+
+
+def add_common_arguments(parser) -> None:
+    """Flags shared by both benchmarks."""
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=None)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--max-per-class",
+        type=int,
+        default=None,
+        help="subsample at most N images per class folder (quick runs)",
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override")
+    parser.add_argument("--image-size", type=int, default=None, help="override")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override any make_leukemia_pipeline argument (repeatable)",
+    )
+    parser.add_argument(
+        "--n-threads",
+        type=int,
+        default=None,
+        help="torch threads of the classifier (its n_threads; default: the "
+        "library's choice). A run-time setting, not part of the recipe.",
+    )
+    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--n-bootstraps", type=int, default=1000)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="do not run: merge the JSON results of earlier runs with the same "
+        "settings (e.g. tasks run in parallel processes) and write the tables",
+    )
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--rst", type=Path, default=None)
+
+
+def pipeline_kwargs(args) -> tuple[dict, dict, dict]:
+    """Return (all kwargs, overrides of the library defaults) from the flags."""
+    overrides = {}
+    if args.epochs is not None:
+        overrides["max_epochs"] = args.epochs
+    if args.image_size is not None:
+        overrides["image_size"] = args.image_size
+    overrides.update(parse_param(p) for p in args.param)
+    runtime = {} if args.n_threads is None else {"n_threads": args.n_threads}
+    return {**overrides, **runtime}, overrides
+
+
+def library_default(name: str):
+    """The current library default of a pipeline or classifier argument."""
+    import inspect
+
+    from sklearn_leukemia import SECNNClassifier, make_leukemia_pipeline
+
+    for func in (make_leukemia_pipeline, SECNNClassifier):
+        param = inspect.signature(func).parameters.get(name)
+        if param is not None and param.default is not inspect.Parameter.empty:
+            return param.default
+    return inspect.Parameter.empty
+
+
+def describe_settings(overrides: dict, args) -> list[str]:
+    """Lines saying exactly what is measured."""
+    lines = []
+    if overrides:
+        lines.append(
+            "OVERRIDES IN EFFECT (not the defaults; quick/exploratory run): "
+            f"{fmt_kwargs(overrides)}"
+        )
+    if args.max_per_class:
+        lines.append(
+            f"SUBSAMPLED: at most {args.max_per_class} images per class folder"
+        )
+    if args.n_threads is not None:
+        lines.append(f"Run-time setting: classifier n_threads={args.n_threads}")
+    if not overrides:
+        lines.append("Pipeline: make_leukemia_pipeline(random_state=...) defaults")
+    return lines
+
+
+def fmt_kwargs(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "(none)"
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+def load_task(name: str, data_dir: Path, *, max_per_class=None, random_state=0):
+    """File names and string labels of a task, optionally subsampled.
+
+    Returns a dict with ``filenames``, ``y`` (str labels), ``labels`` (sorted),
+    ``pos_label`` (binary task) and ``class_names`` (source folder per image).
+    """
+    from sklearn_leukemia.datasets import load_image_folder
+
+    spec = TASKS[name]
+    root = Path(data_dir) / spec["folder"]
+    if not root.is_dir():
+        raise SystemExit(
+            f"{root} not found: set SKLEARN_LEUKEMIA_DATA or --data-dir to the "
+            "folder holding all-taleqani/ and pbc-normal/."
+        )
+    kwargs = {}
+    if spec["positive_classes"]:
+        kwargs = {
+            "positive_classes": spec["positive_classes"],
+            "binary_names": spec["binary_names"],
+        }
+    bunch = load_image_folder(root, **kwargs)
+    filenames = np.asarray(bunch.filenames)
+    y = np.asarray(bunch.target_names)[bunch.target].astype(str)
+    folders = np.asarray(bunch.class_names)
+    if folders.shape != y.shape:  # class_names lists folders, not per image
+        folders = y
+    if max_per_class:
+        rng = np.random.default_rng(random_state)
+        keep = []
+        for folder in np.unique(folders):
+            idx = np.flatnonzero(folders == folder)
+            keep.extend(rng.permutation(idx)[:max_per_class])
+        keep = np.sort(np.asarray(keep))
+        filenames, y, folders = filenames[keep], y[keep], folders[keep]
+    pos_label = spec["binary_names"][1] if spec["positive_classes"] else None
+    return {
+        "name": name,
+        "description": spec["description"],
+        "filenames": filenames,
+        "y": y,
+        "labels": np.unique(y),
+        "pos_label": pos_label,
+        "class_names": folders,
+    }
+
+
+_IMAGE_CACHE: dict = {}
+
+
+def read_task_images(filenames, image_size: int) -> np.ndarray:
+    """Read and resize once per (files, size); the pipeline's ``read`` step
+    passes arrays through, so each fold does not decode the JPEGs again."""
+    from sklearn_leukemia.preprocessing import read_images
+
+    key = (tuple(filenames), image_size)
+    if key not in _IMAGE_CACHE:
+        _IMAGE_CACHE.clear()
+        _IMAGE_CACHE[key] = read_images(list(filenames), image_size=image_size)
+    return _IMAGE_CACHE[key]
+
+
+# --------------------------------------------------------------------------
+# Cross-validation, one forked child process per fold
+# --------------------------------------------------------------------------
+
+# Set by the parent before each fork; the child inherits it, so the images
+# are never pickled.
+_FOLD_STATE: dict = {}
+
+
+def _max_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB, macOS in bytes.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def _fit_fold(fold: int) -> dict:
+    import torch
+
+    state = _FOLD_STATE
+    X, y = state["X"], state["y"]
+    train, test = state["splits"][fold]
+    model = state["make_model"]()
+    start = time.perf_counter()
+    model.fit(X[train], y[train])
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    proba = model.predict_proba(X[test])
+    predict_seconds = time.perf_counter() - start
+    classes = model.classes_
+    clf = model[-1] if hasattr(model, "steps") else model
+    device = str(getattr(clf, "device_", "cpu"))
+    gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
+    history = getattr(clf, "history_", None)
+    return {
+        "fold": fold,
+        "proba": proba,
+        "classes": np.asarray(classes),
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "peak_rss_mb": _max_rss_mb(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "gpu": gpu,
+        "epochs_run": len(history) if history is not None else None,
+    }
+
+
+def run_in_child(func, *args):
+    """Run ``func(*args)`` in a fresh forked process and return its result.
+
+    A new one-worker pool per call gives each call its own process (Python
+    refuses ``max_tasks_per_child`` with ``fork``), so ``ru_maxrss`` is that
+    call's peak.
+    """
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("fork")
+    ) as pool:
+        return pool.submit(func, *args).result()
+
+
+def cross_validate(make_model, X, y, splits, *, fork=True, log=print) -> dict:
+    """Out-of-fold probabilities and per-fold cost of ``make_model()``.
+
+    ``make_model`` returns an unfitted estimator; each fold fits and predicts
+    in a fresh forked child (unless ``fork=False``), whose process peak RSS
+    (``ru_maxrss``) is recorded.
+    """
+    _FOLD_STATE.update(X=X, y=y, splits=splits, make_model=make_model)
+    folds = []
+    try:
+        for k in range(len(splits)):
+            result = run_in_child(_fit_fold, k) if fork else _fit_fold(k)
+            folds.append(result)
+            log(
+                f"    fold {k + 1}/{len(splits)}: fit {result['fit_seconds']:.1f} s, "
+                f"predict {result['predict_seconds']:.1f} s, peak RSS "
+                f"{result['peak_rss_mb']:.0f} MiB, device {result['device']}"
+            )
+    finally:
+        _FOLD_STATE.clear()
+    classes = folds[0]["classes"]
+    proba = np.zeros((len(y), len(classes)))
+    for (_, test), result in zip(splits, folds):
+        if not np.array_equal(result["classes"], classes):
+            raise RuntimeError("classes differ between folds")
+        proba[test] = result["proba"]
+    return {
+        "classes": classes,
+        "proba": proba,
+        "pred": classes[proba.argmax(axis=1)],
+        "folds": [
+            {k: v for k, v in f.items() if k not in ("proba", "classes")} for f in folds
+        ],
+    }
+
+
+def make_splits(y, n_folds: int, random_state: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    return list(cv.split(np.zeros(len(y)), y))
+
+
+def score(task: dict, cv: dict, *, n_bootstraps: int, random_state: int) -> dict:
+    """Clinical report of the pooled out-of-fold predictions, as a dict."""
+    from sklearn_leukemia.metrics import clinical_report
+
+    y = task["y"]
+    classes = cv["classes"]
+    if task["pos_label"] is not None:
+        y_score = cv["proba"][:, list(classes).index(task["pos_label"])]
+    else:
+        y_score = cv["proba"]
+    report = clinical_report(
+        y,
+        cv["pred"],
+        y_score,
+        labels=list(classes),
+        pos_label=task["pos_label"],
+        n_bootstraps=n_bootstraps,
+        random_state=random_state,
+    )
+    return report
+
+
+def fold_summary(folds: list[dict]) -> dict:
+    fit = np.array([f["fit_seconds"] for f in folds])
+    rss = np.array([f["peak_rss_mb"] for f in folds])
+    return {
+        "fit_seconds_mean": float(fit.mean()),
+        "fit_seconds_max": float(fit.max()),
+        "peak_rss_mb_max": float(rss.max()),
+        "device": folds[0]["device"],
+        "gpu": folds[0]["gpu"],
+        "torch_threads": folds[0]["torch_threads"],
+        "epochs_run": folds[0]["epochs_run"],
+    }
+
+
+# --------------------------------------------------------------------------
+# Environment
+# --------------------------------------------------------------------------
+
+
+def environment() -> dict:
+    """Date, machine and versions, without initialising CUDA in this process."""
+    import imblearn
+    import sklearn
+    import skorch
+    import torch
+
+    import sklearn_leukemia
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                ram_gb = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    return {
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "cpu": cpu,
+        "cores_available": cores,
+        "cpu_count": os.cpu_count(),
+        "ram_gb": ram_gb,
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "python": platform.python_version(),
+        "versions": {
+            "sklearn_leukemia": sklearn_leukemia.__version__,
+            "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__,
+            "imbalanced-learn": imblearn.__version__,
+            "skorch": skorch.__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def environment_lines(env: dict) -> list[str]:
+    v = env["versions"]
+    return [
+        f"Date (UTC): {env['date_utc']}",
+        f"Machine: {env['cpu']}, {env['cores_available']} cores available "
+        f"({env['cpu_count']} in the machine), {env['ram_gb']} GiB RAM, "
+        f"torch threads {env['torch_threads']}, CUDA available: "
+        f"{env['cuda_available']}",
+        "Versions: "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + f", Python {env['python']}",
+    ]
+
+
+# --------------------------------------------------------------------------
+# Tables and writers
+# --------------------------------------------------------------------------
+
+
+def fmt_metric(value, low=None, high=None, percent=True) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    if percent:
+        text = f"{100 * value:.2f}%"
+        ci = f" [{100 * low:.2f}, {100 * high:.2f}]" if low is not None else ""
+    else:
+        text = f"{value:.4f}"
+        ci = f" [{low:.4f}, {high:.4f}]" if low is not None else ""
+    return text + ci
+
+
+def grid_rst(header: list[str], rows: list[list[str]]) -> str:
+    """A reST grid table."""
+    table = [header, *rows]
+    widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    head = "+" + "+".join("=" * (w + 2) for w in widths) + "+"
+
+    def line(row):
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |"
+
+    out = [sep, line(header), head]
+    for row in rows:
+        out += [line(row), sep]
+    return "\n".join(out)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    table = [header, *rows]
+    widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def load_payloads(paths) -> tuple[list[dict], dict]:
+    """The JSON results of earlier runs, checked to share their settings."""
+    payloads = [json.loads(Path(p).read_text()) for p in paths]
+    keys = ("pipeline_kwargs", "folds", "max_per_class", "random_state")
+    for other in payloads[1:]:
+        for key in keys:
+            if other[key] != payloads[0][key]:
+                raise SystemExit(
+                    f"--combine: {key} differs between runs: "
+                    f"{payloads[0][key]!r} != {other[key]!r}"
+                )
+    merged = dict(payloads[0])
+    merged["command"] = " ; ".join(p["command"] for p in payloads)
+    return payloads, merged
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    print(f"wrote {path}")
+
+
+def write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip() + "\n")
+    print(f"wrote {path}")
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return repr(obj)
+
+
+def command_line() -> str:
+    args = " ".join(sys.argv[1:])
+    return f"python benchmarks/{Path(sys.argv[0]).name} {args}".strip()
