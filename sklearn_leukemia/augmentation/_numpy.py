@@ -9,6 +9,7 @@ from sklearn_leukemia.augmentation._policy import (
     AugmentationPolicy,
     check_params,
     check_policy,
+    flips_only,
 )
 from sklearn_leukemia.utils import check_images
 
@@ -70,6 +71,7 @@ def augment_into(
     matrices = policy.matrices(params, images.shape[1:3])
     inverse = np.linalg.inv(matrices)
     identity = np.isclose(matrices, np.eye(3), rtol=0, atol=1e-12).all(axis=(1, 2))
+    flipped = flips_only(params)
     colour = policy.has_colour
     lo, hi = value_range
     mode = _SKIMAGE_MODES[policy.fill]
@@ -79,7 +81,14 @@ def augment_into(
         info = np.iinfo(out.dtype)
     for i, j in enumerate(source):
         image = images[j].astype(work, copy=True)
-        if not identity[i]:
+        if flipped[i]:
+            # Exact and cheaper than warping, which would give the same
+            # pixels up to rounding.
+            if params["horizontal_flip"][i]:
+                image = image[:, ::-1]
+            if params["vertical_flip"][i]:
+                image = image[::-1]
+        elif not identity[i]:
             # preserve_range keeps float intensities as they are; clip=False
             # because bilinear interpolation cannot overshoot anyway.
             image = warp(

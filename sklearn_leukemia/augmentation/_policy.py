@@ -23,6 +23,22 @@ PARAM_KEYS = (
 )
 
 
+_NO_COLOUR = {"brightness": None, "contrast": None}
+#: Named settings of :meth:`AugmentationPolicy.preset`: constructor arguments.
+PRESETS = {
+    "default": {},
+    "paper": _NO_COLOUR,
+    "orientation": {"zoom": None, "shift": None, "shear": None, **_NO_COLOUR},
+    "flips": {
+        "rotation": None,
+        "zoom": None,
+        "shift": None,
+        "shear": None,
+        **_NO_COLOUR,
+    },
+}
+
+
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
@@ -173,6 +189,54 @@ class AugmentationPolicy(BaseEstimator):
         self.fill = fill
 
     @classmethod
+    def preset(cls, name: str) -> AugmentationPolicy:
+        """Return a new policy from one of the named settings.
+
+        ``"default"``
+            ``AugmentationPolicy()``: every change, colour included.
+        ``"paper"``
+            The changes of Geetha & Haridas (2024), see :meth:`paper`.
+        ``"orientation"``
+            Both flips and any rotation, nothing else: the orientation of a
+            cell on a slide carries no information, while zoom, shift, shear
+            and colour changes alter what a hematologist looks at (cell size,
+            stain).
+        ``"flips"``
+            Horizontal and vertical flips only, which move pixels without
+            interpolating them. The default of
+            :func:`~sklearn_leukemia.make_leukemia_pipeline`, chosen by the
+            real-data benchmarks.
+
+        Parameters
+        ----------
+        name : {"default", "paper", "orientation", "flips"}
+            The setting.
+
+        Returns
+        -------
+        policy : AugmentationPolicy
+            A new policy.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not one of the presets.
+
+        Examples
+        --------
+        >>> from sklearn_leukemia.augmentation import AugmentationPolicy
+        >>> policy = AugmentationPolicy.preset("orientation")
+        >>> policy.rotation, policy.zoom, policy.brightness
+        ((0, 360), None, None)
+        """
+        if not isinstance(name, str) or name not in PRESETS:
+            raise ValueError(
+                f"augmentation preset {name!r} is not supported; expected one of "
+                f"{list(PRESETS)}."
+            )
+        return cls(**PRESETS[name])
+
+    @classmethod
     def paper(cls) -> AugmentationPolicy:
         """Return the policy standing for the one of Geetha & Haridas (2024).
 
@@ -193,7 +257,7 @@ class AugmentationPolicy(BaseEstimator):
         >>> AugmentationPolicy.paper().brightness is None
         True
         """
-        return cls(brightness=None, contrast=None)
+        return cls(**PRESETS["paper"])
 
     def _ranges(self) -> dict:
         """Validate the parameters and return them in canonical form."""
@@ -487,6 +551,20 @@ class AugmentationPolicy(BaseEstimator):
             )
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         return cls(**values).validate()
+
+
+def flips_only(params: dict) -> np.ndarray:
+    """Whether each image's geometry is at most a flip, shape (n,) bool.
+
+    Such an image needs no interpolation: its pixels are only reordered,
+    exactly, by reversing axes.
+    """
+    return (
+        (params["rotation"] == 0)
+        & (params["zoom"] == 1)
+        & (params["shear"] == 0)
+        & np.all(params["shift"] == 0, axis=-1)
+    )
 
 
 def check_policy(policy) -> AugmentationPolicy:

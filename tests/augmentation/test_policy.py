@@ -246,3 +246,32 @@ def test_from_dict_rejects_unknown_keys_bad_values_and_non_dicts():
         AugmentationPolicy.from_dict({"zoom": [2, 1]})
     with pytest.raises(TypeError, match="expected a dict"):
         AugmentationPolicy.from_dict([("zoom", 0.1)])
+
+
+@pytest.mark.parametrize("name", ["default", "paper", "orientation", "flips"])
+def test_presets_are_valid_new_policies(name):
+    policy = AugmentationPolicy.preset(name)
+    assert policy.validate() is policy
+    assert AugmentationPolicy.preset(name) is not policy
+
+
+def test_preset_contents():
+    assert AugmentationPolicy.preset("default").get_params() == (
+        AugmentationPolicy().get_params()
+    )
+    assert AugmentationPolicy.preset("paper").get_params() == (
+        AugmentationPolicy.paper().get_params()
+    )
+    orientation = AugmentationPolicy.preset("orientation")
+    assert orientation.rotation == (0, 360)
+    assert orientation.horizontal_flip and orientation.vertical_flip
+    assert orientation.zoom is orientation.shift is orientation.shear is None
+    assert not orientation.has_colour
+    flips = AugmentationPolicy.preset("flips")
+    assert flips.rotation is None and flips.horizontal_flip and flips.vertical_flip
+
+
+@pytest.mark.parametrize("name", ["rotate", "", None, 3])
+def test_unknown_preset_lists_the_known_ones(name):
+    with pytest.raises(ValueError, match="preset .* expected one of .*flips"):
+        AugmentationPolicy.preset(name)

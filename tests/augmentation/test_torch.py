@@ -253,3 +253,35 @@ def test_torch_is_imported_only_for_augment_batch():
     assert "augment_batch" in dir(package)
     with pytest.raises(AttributeError, match="no attribute 'augment'"):
         _ = package.augment
+
+
+def test_flips_alone_reorder_pixels_exactly():
+    policy = AugmentationPolicy.preset("flips")
+    x = torch.rand(16, 3, 9, 7).to(memory_format=torch.channels_last)
+    params = policy.sample(16, random_state=0)
+    assert params["horizontal_flip"].any() and params["vertical_flip"].any()
+    out = augment_batch(x, policy, params=params, value_range=(0, 1))
+    for i in range(16):
+        expected = x[i]
+        if params["horizontal_flip"][i]:
+            expected = expected.flip(-1)
+        if params["vertical_flip"][i]:
+            expected = expected.flip(-2)
+        torch.testing.assert_close(out[i], expected, rtol=0, atol=0)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    # the numpy twin gives the very same pixels
+    images = x.permute(0, 2, 3, 1).numpy()
+    twin = augment_images(images, policy, params=params, value_range=(0, 1))
+    np.testing.assert_array_equal(twin, out.permute(0, 2, 3, 1).numpy())
+
+
+def test_flips_path_agrees_with_sampling_path():
+    # A tiny rotation sends the batch through grid_sample; a zero one through
+    # the flip shortcut; both give the same flipped pixels.
+    policy = AugmentationPolicy.preset("flips")
+    x = torch.rand(8, 3, 12, 12)
+    params = policy.sample(8, random_state=1)
+    shortcut = augment_batch(x, policy, params=params, value_range=(0, 1))
+    sampled_params = dict(params, rotation=np.full(8, 1e-9))
+    sampled = augment_batch(x, policy, params=sampled_params, value_range=(0, 1))
+    torch.testing.assert_close(shortcut, sampled, rtol=0, atol=1e-5)
