@@ -127,12 +127,12 @@ class SECNNClassifier(NeuralNetClassifier):
         returns a :class:`torch.nn.Module` giving logits. Its keyword
         arguments are given with the ``module__`` prefix, e.g.
         ``module__width=16``, and can be tuned by a grid search.
-    max_epochs : int, default=30
+    max_epochs : int, default=60
         Number of passes over the training data.
     batch_size : int, default=32
         Images per batch, for training and prediction. Lower it if the
         device runs out of memory.
-    lr : float, default=1e-3
+    lr : float, default=3e-3
         Learning rate (the peak one when a schedule is used).
     optimizer : {"adamw", "adam", "sgd"} or torch optimizer class, default="adamw"
         ``"sgd"`` uses momentum 0.9 with Nesterov. Further arguments are given
@@ -287,9 +287,9 @@ class SECNNClassifier(NeuralNetClassifier):
         self,
         *,
         architecture="secnn",
-        max_epochs=30,
+        max_epochs=60,
         batch_size=32,
-        lr=1e-3,
+        lr=3e-3,
         optimizer="adamw",
         weight_decay=1e-4,
         lr_schedule="cosine",

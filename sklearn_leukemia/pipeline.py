@@ -19,14 +19,15 @@ def _check_choice(value, name: str, allowed) -> None:
 
 def make_leukemia_pipeline(
     *,
-    image_size: int = 224,
+    image_size: int = 96,
     contrast: str | None = None,
     denoise: str | None = None,
     normalize: str | None = "standard",
-    augment=True,
+    augment="flips",
     n_copies: int = 0,
     balance: bool = False,
     architecture: str = "secnn",
+    class_weight="balanced",
     n_jobs: int | None = None,
     random_state=None,
     memory=None,
@@ -51,8 +52,10 @@ def make_leukemia_pipeline(
 
     Parameters
     ----------
-    image_size : int, default=224
-        Side of the square images the network sees.
+    image_size : int, default=96
+        Side of the square images the network sees. The paper uses 224; on
+        the real smears of the benchmarks 96 pixels score as well at a
+        fraction of the cost (see the ablation in the documentation).
     contrast : {"stretch", "clahe", "gamma"} or None, default=None
         Contrast adjustment, or none.
     denoise : {"gaussian", "median", "bilateral", "nl_means"} or None, \
@@ -61,11 +64,18 @@ default=None
     normalize : {"standard", "unit", "symmetric"} or None, default="standard"
         Intensity normalization: per-channel z-score learned in fit, [0, 1] or
         [-1, 1]. With None the classifier scales uint8 images to [0, 1].
-    augment : bool or AugmentationPolicy, default=True
+    augment : str, bool or AugmentationPolicy, default="flips"
         Random augmentation of every training batch, freshly drawn at each
-        epoch on the training device. True uses the default
-        :class:`~sklearn_leukemia.augmentation.AugmentationPolicy`; a policy
-        is used as given; False switches it off. Never applied at prediction.
+        epoch on the training device. A name of
+        :meth:`AugmentationPolicy.preset
+        <sklearn_leukemia.augmentation.AugmentationPolicy.preset>`:
+        ``"flips"`` (horizontal and vertical flips only), ``"orientation"``
+        (flips and rotations), ``"paper"`` or ``"default"``; True is the same
+        as ``"default"``
+        (every change of
+        :class:`~sklearn_leukemia.augmentation.AugmentationPolicy`, colour
+        included); a policy is used as given; False switches it off. Never
+        applied at prediction.
     n_copies : int, default=0
         Augmented copies of each training image added once, before training,
         by the ``augment`` sampler step (0 switches the step off unless
@@ -76,6 +86,12 @@ default=None
     architecture : str, default="secnn"
         Network from the architecture registry
         (:func:`~sklearn_leukemia.nn.list_architectures`).
+    class_weight : "balanced", dict or None, default="balanced"
+        Weights of the classes in the loss (see
+        :class:`~sklearn_leukemia.SECNNClassifier`, whose own default is
+        None). Leukemia sets are rarely balanced (all-taleqani has five
+        leukemic images to one benign): weighting the classes keeps the
+        specificity up.
     n_jobs : int or None, default=None
         Parallel image reading.
     random_state : int, RandomState instance or None, default=None
@@ -106,6 +122,7 @@ default=None
     (2,)
     """
     from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
+    from sklearn_leukemia.augmentation._policy import PRESETS
     from sklearn_leukemia.classifier import SECNNClassifier
     from sklearn_leukemia.preprocessing import (
         ContrastAdjuster,
@@ -124,10 +141,12 @@ default=None
         policy = AugmentationPolicy()
     elif augment is False or augment is None:
         policy = None
+    elif isinstance(augment, str) and augment in PRESETS:
+        policy = AugmentationPolicy.preset(augment)
     else:
         raise ValueError(
-            f"augment={augment!r} is not supported; expected True, False or an "
-            "AugmentationPolicy."
+            f"augment={augment!r} is not supported; expected one of "
+            f"{list(PRESETS)}, True, False or an AugmentationPolicy."
         )
 
     sampler = "passthrough"
@@ -153,6 +172,7 @@ default=None
             "classifier",
             SECNNClassifier(
                 architecture=architecture,
+                class_weight=class_weight,
                 augmentation=policy,
                 random_state=random_state,
                 **classifier_params,

@@ -56,7 +56,7 @@ class SECNN(nn.Module):
         Number of outputs (>= 2).
     in_channels : int, default=3
         Channels of the input images.
-    width : int, default=32
+    width : int, default=16
         Channels of the stem and of the first stage; each further stage
         doubles it.
     depth : int, default=4
@@ -87,7 +87,7 @@ class SECNN(nn.Module):
         n_classes: int,
         in_channels: int = 3,
         *,
-        width: int = 32,
+        width: int = 16,
         depth: int = 4,
         convs_per_stage: int = 2,
         dense_units: int = 128,

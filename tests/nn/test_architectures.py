@@ -99,8 +99,10 @@ def test_dropout_probability(name):
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_default_parameter_count_suits_small_datasets(name):
+    # secnn's default width (16) was set by the real-data ablation: about
+    # 0.3 M parameters; se_resnet has about 2.8 M.
     model = get_architecture(name)(n_classes=2)
-    assert 500_000 <= n_params(model) <= 3_000_000
+    assert 200_000 <= n_params(model) <= 3_000_000
 
 
 @pytest.mark.parametrize("name", ARCHITECTURES)

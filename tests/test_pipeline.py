@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+from imblearn.pipeline import Pipeline
+from PIL import Image
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_leukemia import SECNNClassifier, make_leukemia_pipeline
+from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
+from sklearn_leukemia.datasets import make_blood_smear
+from sklearn_leukemia.preprocessing import ImageDenoiser
+
+TINY = dict(image_size=16, max_epochs=1, batch_size=8, module__width=4)
+
+
+def test_steps_and_recipe_defaults():
+    pipe = make_leukemia_pipeline()
+    assert isinstance(pipe, Pipeline)
+    names = [name for name, _ in pipe.steps]
+    assert names == [
+        "read", "resize", "contrast", "denoise", "normalize", "augment", "classifier"
+    ]
+    assert pipe.named_steps["read"].image_size == 96
+    assert pipe.named_steps["resize"].size == 96
+    assert pipe.named_steps["contrast"] == "passthrough"
+    assert pipe.named_steps["denoise"] == "passthrough"
+    assert pipe.named_steps["normalize"].method == "standard"
+    assert pipe.named_steps["augment"] == "passthrough"
+    clf = pipe.named_steps["classifier"]
+    assert isinstance(clf, SECNNClassifier)
+    assert clf.class_weight == "balanced"
+    assert clf.augmentation.get_params() == (
+        AugmentationPolicy.preset("flips").get_params()
+    )
+
+
+def test_classifier_params_override_the_recipe():
+    pipe = make_leukemia_pipeline(class_weight=None, lr=0.01, module__width=8)
+    clf = pipe.named_steps["classifier"]
+    assert clf.class_weight is None
+    assert clf.lr == 0.01
+    assert clf.get_params()["module__width"] == 8
+
+
+@pytest.mark.parametrize(
+    ("augment", "expected"),
+    [
+        (True, AugmentationPolicy()),
+        ("default", AugmentationPolicy()),
+        ("orientation", AugmentationPolicy.preset("orientation")),
+        ("paper", AugmentationPolicy.paper()),
+        (AugmentationPolicy(rotation=15), AugmentationPolicy(rotation=15)),
+    ],
+)
+def test_augment_choices(augment, expected):
+    policy = make_leukemia_pipeline(augment=augment).named_steps[
+        "classifier"
+    ].augmentation
+    assert policy.get_params() == expected.get_params()
+
+
+@pytest.mark.parametrize("augment", [False, None])
+def test_augment_off(augment):
+    assert make_leukemia_pipeline(augment=augment)[-1].augmentation is None
+
+
+def test_given_policy_is_used_as_is():
+    policy = AugmentationPolicy(zoom=None)
+    assert make_leukemia_pipeline(augment=policy)[-1].augmentation is policy
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"augment": "rotations"}, "augment"),
+        ({"augment": 1.5}, "augment"),
+        ({"contrast": "equalize"}, "contrast"),
+        ({"denoise": "wiener"}, "denoise"),
+        ({"normalize": "minmax"}, "normalize"),
+    ],
+)
+def test_bad_choices_name_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=rf"{name}=.*expected one of"):
+        make_leukemia_pipeline(**kwargs)
+
+
+def test_sampler_step_is_built_only_when_asked():
+    assert make_leukemia_pipeline(n_copies=0)[5] == "passthrough"
+    sampler = make_leukemia_pipeline(n_copies=2, random_state=3).named_steps["augment"]
+    assert isinstance(sampler, ImageAugmenter)
+    assert (sampler.n_copies, sampler.random_state) == (2, 3)
+    assert isinstance(make_leukemia_pipeline(balance=True)[5], ImageAugmenter)
+
+
+def test_fits_file_paths_and_arrays_alike(tmp_path):
+    X, y, _ = make_blood_smear(16, image_size=24, classes=("normal", "ALL"),
+                               random_state=0)
+    paths = []
+    for i, image in enumerate(X):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(image).save(path)
+        paths.append(str(path))
+    from_arrays = make_leukemia_pipeline(**TINY, random_state=0).fit(X, y)
+    from_paths = make_leukemia_pipeline(**TINY, random_state=0).fit(
+        np.asarray(paths), y
+    )
+    np.testing.assert_allclose(
+        from_paths.predict_proba(np.asarray(paths)),
+        from_arrays.predict_proba(X),
+        atol=1e-5,
+    )
+
+
+def test_grid_search_can_switch_steps():
+    X, y, _ = make_blood_smear(24, image_size=16, classes=("normal", "ALL"),
+                               random_state=0)
+    pipe = make_leukemia_pipeline(**TINY, random_state=0)
+    grid = {
+        "denoise": ["passthrough", ImageDenoiser(method="median")],
+        "classifier__lr": [1e-3, 1e-2],
+    }
+    search = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.predict(X[:3]).shape == (3,)
