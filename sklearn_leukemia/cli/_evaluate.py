@@ -22,7 +22,7 @@ from sklearn_leukemia.cli._train import (
     build_pipeline,
     check_data_folder,
     load_dataset,
-    model_params,
+    pipeline_settings,
 )
 
 __all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
@@ -233,7 +233,7 @@ def run(args) -> int:
 
     params = {
         "cv": cv_name,
-        **{k: v for k, v in model_params(args).items() if k != "verbose"},
+        **pipeline_settings(pipeline),
         "n_bootstraps": args.n_bootstraps,
     }
     description = dict(dataset.description, cv=cv_name, split=note)

@@ -27,18 +27,21 @@ __all__ = [
     "configure_parser",
     "load_dataset",
     "model_params",
+    "pipeline_settings",
     "run",
 ]
 
-# Defaults that depend on where the data come from: the synthetic smears are
-# small and quick to learn, real microscope images need more pixels/epochs.
+# On a folder, an option left out takes make_leukemia_pipeline's default (the
+# recipe tuned on real smears by benchmarks/bench_real_data.py). The synthetic
+# smears are small and quick to learn, so the demo run gets a lighter setting
+# that finishes in a few minutes on a 2-core CPU.
 SYNTHETIC_DEFAULTS = {"image_size": 64, "epochs": 15}
-FOLDER_DEFAULTS = {"image_size": 128, "epochs": 20}
 SYNTHETIC_CLASSES = ("normal", "ALL", "AML")
 # The choices of make_leukemia_pipeline, repeated so that --help need not
 # import imblearn (a second of start-up); a test keeps them equal.
 CONTRAST_CHOICES = ("stretch", "clahe", "gamma")
 DENOISE_CHOICES = ("gaussian", "median", "bilateral", "nl_means")
+AUGMENT_CHOICES = ("flips", "orientation", "paper", "default")
 # More folders than this on one side of a binary task get a generic name.
 _MAX_NAMED_FOLDERS = 3
 
@@ -119,22 +122,26 @@ def add_data_options(parser: argparse.ArgumentParser, *, data_required: bool) ->
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Add the pipeline and network options to ``parser``."""
-    group = parser.add_argument_group("model")
+    group = parser.add_argument_group(
+        "model", "Options left out take the defaults of make_leukemia_pipeline "
+        "(see the documentation), except the image size and epochs of the "
+        "synthetic demo."
+    )
     group.add_argument(
         "--image-size", type=_positive_int, default=None, metavar="N",
         help="side in pixels of the square images the network sees (default: "
-        f"{SYNTHETIC_DEFAULTS['image_size']} for the synthetic data, "
-        f"{FOLDER_DEFAULTS['image_size']} for a folder)",
+        f"{SYNTHETIC_DEFAULTS['image_size']} for the synthetic data, the "
+        "library's for a folder)",
     )
     group.add_argument(
         "--epochs", type=_positive_int, default=None, metavar="N",
         help=f"training epochs (default: {SYNTHETIC_DEFAULTS['epochs']} for the "
-        f"synthetic data, {FOLDER_DEFAULTS['epochs']} for a folder)",
+        "synthetic data, the library's for a folder)",
     )
-    group.add_argument("--batch-size", type=_positive_int, default=32, metavar="N",
-                       help="images per training batch (default: 32)")
-    group.add_argument("--lr", type=_positive_float, default=1e-3, metavar="X",
-                       help="learning rate of the optimizer (default: 0.001)")
+    group.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                       help="images per training batch")
+    group.add_argument("--lr", type=_positive_float, default=None, metavar="X",
+                       help="peak learning rate of the optimizer")
     group.add_argument(
         "--architecture", default="secnn", metavar="NAME",
         help="network from the registry, see 'sklearn-leukemia architectures' "
@@ -154,9 +161,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="noise removal before the network (default: none)",
     )
     group.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=True,
-        help="random flips/rotations/colour jitter of training batches "
-        "(default: on; never applied at prediction)",
+        "--augment", choices=(*AUGMENT_CHOICES, "none"), default=None,
+        help="random changes of the training batches, never applied at "
+        "prediction: flips (the library's default), orientation (flips and "
+        "rotations), paper (also zoom, shift, shear), default (also brightness "
+        "and contrast) or none",
+    )
+    group.add_argument(
+        "--no-augment", dest="augment", action="store_const", const="none",
+        help="same as --augment none",
     )
     group.add_argument(
         "--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
@@ -313,32 +326,77 @@ def load_dataset(args) -> Dataset:
     return dataset
 
 
-def _defaults(args) -> dict:
-    return SYNTHETIC_DEFAULTS if args.data is None else FOLDER_DEFAULTS
-
-
 def model_params(args) -> dict:
-    """Keyword arguments of ``make_leukemia_pipeline`` from the options."""
-    defaults = _defaults(args)
+    """Keyword arguments of ``make_leukemia_pipeline`` from the options.
+
+    Options left out are left out here too, so that the pipeline takes its
+    own defaults, except for the synthetic demo (``SYNTHETIC_DEFAULTS``).
+    """
     params = {
-        "image_size": args.image_size or defaults["image_size"],
         "contrast": args.contrast,
         "denoise": args.denoise,
-        "augment": args.augment,
         "architecture": args.architecture,
         "n_jobs": args.n_jobs,
         "random_state": args.random_state,
-        "max_epochs": args.epochs or defaults["epochs"],
-        "batch_size": args.batch_size,
-        "lr": args.lr,
         "device": args.device,
         "verbose": int(args.verbose),
     }
-    if args.early_stopping is not None:
-        params["early_stopping"] = args.early_stopping
-    if args.width is not None:
-        params["module__width"] = args.width
+    image_size, epochs = args.image_size, args.epochs
+    if args.data is None:
+        image_size = image_size or SYNTHETIC_DEFAULTS["image_size"]
+        epochs = epochs or SYNTHETIC_DEFAULTS["epochs"]
+    optional = {
+        "image_size": image_size,
+        "max_epochs": epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "augment": False if args.augment == "none" else args.augment,
+        "early_stopping": args.early_stopping,
+        "module__width": args.width,
+    }
+    params.update({k: v for k, v in optional.items() if v is not None})
     return params
+
+
+def _policy_name(policy) -> str | None:
+    """The preset name of an augmentation policy, else its repr."""
+    from sklearn_leukemia.augmentation import AugmentationPolicy
+
+    if policy is None:
+        return None
+    for name in AUGMENT_CHOICES:
+        if AugmentationPolicy.preset(name).get_params() == policy.get_params():
+            return name
+    return repr(policy)
+
+
+def pipeline_settings(pipeline) -> dict:
+    """The settings a run used, read back from the built pipeline.
+
+    Unlike :func:`model_params` it holds the defaults too, for the report.
+    """
+    clf = pipeline.named_steps["classifier"]
+    params = clf.get_params(deep=False)
+    steps = pipeline.named_steps
+
+    def method(name):
+        step = steps[name]
+        return None if step == "passthrough" else step.method
+
+    settings = {
+        "image_size": steps["read"].image_size,
+        "contrast": method("contrast"),
+        "denoise": method("denoise"),
+        "normalize": method("normalize"),
+        "augment": _policy_name(clf.augmentation),
+        "architecture": params["architecture"],
+        **{k: v for k, v in params.items() if k.startswith("module__")},
+    }
+    for name in ("max_epochs", "batch_size", "lr", "optimizer", "lr_schedule",
+                 "class_weight", "early_stopping", "device", "random_state"):
+        settings[name] = params[name]
+    settings["n_jobs"] = steps["read"].n_jobs
+    return settings
 
 
 def build_pipeline(args):

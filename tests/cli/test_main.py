@@ -9,7 +9,11 @@ import pytest
 import sklearn_leukemia
 from sklearn_leukemia.cli import main
 from sklearn_leukemia.cli._main import COMMANDS
-from sklearn_leukemia.cli._train import CONTRAST_CHOICES, DENOISE_CHOICES
+from sklearn_leukemia.cli._train import (
+    AUGMENT_CHOICES,
+    CONTRAST_CHOICES,
+    DENOISE_CHOICES,
+)
 
 
 def test_version(capsys):
@@ -128,6 +132,9 @@ def test_choices_match_the_pipeline():
 
     assert set(CONTRAST_CHOICES) == {c for c in _CONTRAST if c}
     assert set(DENOISE_CHOICES) == {d for d in _DENOISE if d}
+    from sklearn_leukemia.augmentation._policy import PRESETS
+
+    assert set(AUGMENT_CHOICES) == set(PRESETS)
 
 
 def _console_script() -> str | None:

@@ -39,8 +39,46 @@ def test_model_params_defaults_depend_on_the_data():
     synthetic = model_params(_parse([]))
     folder = model_params(_parse(["somewhere"]))
     assert (synthetic["image_size"], synthetic["max_epochs"]) == (64, 15)
-    assert (folder["image_size"], folder["max_epochs"]) == (128, 20)
     assert "module__width" not in synthetic and "early_stopping" not in synthetic
+    # On a folder, every option left out is the library's default.
+    for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
+                 "module__width", "early_stopping"):
+        assert name not in folder
+
+
+def test_folder_pipeline_is_the_library_default():
+    from sklearn_leukemia import make_leukemia_pipeline
+
+    built = build_pipeline(_parse(["somewhere"])).get_params()
+    default = make_leukemia_pipeline(random_state=0).get_params()
+    for name in ("read__image_size", "classifier__max_epochs", "classifier__lr",
+                 "classifier__batch_size", "classifier__class_weight",
+                 "classifier__augmentation", "classifier__module__width"):
+        assert repr(built.get(name)) == repr(default.get(name)), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["--augment", "flips"], "flips"), (["--augment", "none"], False),
+     (["--no-augment"], False), (["--augment", "paper"], "paper")],
+)
+def test_augment_option(argv, expected):
+    assert model_params(_parse(["somewhere", *argv]))["augment"] == expected
+
+
+def test_pipeline_settings_reports_the_defaults_in_effect():
+    from sklearn_leukemia.cli._train import pipeline_settings
+
+    settings = pipeline_settings(build_pipeline(_parse(["somewhere"])))
+    assert settings["augment"] == "flips"
+    assert settings["normalize"] == "standard"
+    assert settings["contrast"] is None
+    turned = pipeline_settings(
+        build_pipeline(_parse(["x", "--augment", "orientation"]))
+    )
+    assert turned["augment"] == "orientation"
+    off = pipeline_settings(build_pipeline(_parse(["x", "--no-augment"])))
+    assert off["augment"] is None
 
 
 def test_model_params_from_options():
