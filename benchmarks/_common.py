@@ -533,6 +533,15 @@ def write_text(path: Path, text: str) -> None:
     print(f"wrote {path}")
 
 
+def write_outputs(payload: dict, args, name: str, document) -> None:
+    """Write the JSON (``--json`` or ``results/NAME.json``), and ``--markdown``
+    and ``--rst`` when asked, ``document(payload, kind)`` making their text."""
+    write_json(args.json or RESULTS_DIR / f"{name}.json", payload)
+    for kind, path in (("markdown", args.markdown), ("rst", args.rst)):
+        if path:
+            write_text(path, document(payload, kind))
+
+
 def _json_default(obj):
     if isinstance(obj, np.generic):
         return obj.item()

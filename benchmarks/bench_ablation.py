@@ -157,11 +157,7 @@ def main(argv=None) -> int:
 def _write(payload: dict, args) -> int:
     print("\n== Ablation ==")
     print(C.text_table(*_rows(payload)))
-    C.write_json(args.json or C.RESULTS_DIR / "ablation.json", payload)
-    if args.markdown:
-        C.write_text(args.markdown, _document(payload, "markdown"))
-    if args.rst:
-        C.write_text(args.rst, _document(payload, "rst"))
+    C.write_outputs(payload, args, "ablation", _document)
     return 0
 
 

@@ -176,11 +176,7 @@ def _write(payload: dict, args) -> int:
     if payload["tasks"]:
         print("\n== Summary ==")
         print(_table_text(payload["tasks"]))
-    C.write_json(args.json or C.RESULTS_DIR / "real_data.json", payload)
-    if args.markdown:
-        C.write_text(args.markdown, _document(payload, "markdown"))
-    if args.rst:
-        C.write_text(args.rst, _document(payload, "rst"))
+    C.write_outputs(payload, args, "real_data", _document)
     return 0
 
 
