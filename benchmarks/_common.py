@@ -290,7 +290,8 @@ def _fit_fold(fold: int) -> dict:
         "fit_seconds": fit_seconds,
         "predict_seconds": predict_seconds,
         "peak_rss_mb": _max_rss_mb(),
-        "torch_threads": torch.get_num_threads(),
+        # The classifier's own threads (its n_threads_), not the process's.
+        "torch_threads": getattr(clf, "n_threads_", torch.get_num_threads()),
         "device": device,
         "gpu": gpu,
         "epochs_run": len(history) if history is not None else None,
@@ -373,6 +374,14 @@ def score(task: dict, cv: dict, *, n_bootstraps: int, random_state: int) -> dict
         random_state=random_state,
     )
     return report
+
+
+def training_threads(payload: dict, fold: dict) -> int:
+    """Torch threads the classifier trained with.
+
+    ``--n-threads`` when it was given; else what the fold recorded.
+    """
+    return payload["pipeline_kwargs"].get("n_threads", fold["torch_threads"])
 
 
 def fold_summary(folds: list[dict]) -> dict:
@@ -506,13 +515,21 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 def load_payloads(paths) -> tuple[list[dict], dict]:
     """The JSON results of earlier runs, checked to share their settings."""
     payloads = [json.loads(Path(p).read_text()) for p in paths]
+
+    def recipe(payload):
+        # n_threads is a run-time setting (--n-threads), not part of the recipe.
+        kwargs = dict(payload["pipeline_kwargs"])
+        kwargs.pop("n_threads", None)
+        return {**payload, "pipeline_kwargs": kwargs}
+
     keys = ("pipeline_kwargs", "folds", "max_per_class", "random_state")
-    for other in payloads[1:]:
+    first = recipe(payloads[0])
+    for other in map(recipe, payloads[1:]):
         for key in keys:
-            if other[key] != payloads[0][key]:
+            if other[key] != first[key]:
                 raise SystemExit(
                     f"--combine: {key} differs between runs: "
-                    f"{payloads[0][key]!r} != {other[key]!r}"
+                    f"{first[key]!r} != {other[key]!r}"
                 )
     merged = dict(payloads[0])
     merged["command"] = " ; ".join(p["command"] for p in payloads)

@@ -199,7 +199,7 @@ def _document(payload: dict, kind: str) -> str:
         *C.environment_lines(payload["environment"]),
         f"Training device: {first['device']}"
         + (f" ({first['gpu']})" if first["gpu"] else "")
-        + f", {first['torch_threads']} torch threads in the fold process.",
+        + f"; torch threads per fit: {C.training_threads(payload, first)}.",
     ]
     header, rows = _rows(payload)
     lines = [] if kind == "rst" else ["# Ablation", ""]

@@ -235,7 +235,7 @@ def _document(payload: dict, kind: str) -> str:
         intro.append(
             f"Training device: {first['device']}"
             + (f" ({first['gpu']})" if first["gpu"] else "")
-            + f", {first['torch_threads']} torch threads in the fold process, "
+            + f"; torch threads per fit: {C.training_threads(payload, first)}; "
             f"{first['epochs_run']} epochs."
         )
     header, rows = _rows(payload["tasks"]) if payload["tasks"] else ([], [])

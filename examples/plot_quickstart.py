@@ -81,7 +81,7 @@ print(f"{len(train)} training and {len(test)} test images; patients shared: "
 # here; real microscope images want ``image_size=128`` or more and 20+
 # epochs.
 pipe = make_leukemia_pipeline(
-    image_size=48, max_epochs=15, module__width=16, lr=3e-3, random_state=0
+    image_size=48, max_epochs=15, random_state=0
 )
 pipe.fit(X[train], y[train])
 print([name for name, _ in pipe.steps])

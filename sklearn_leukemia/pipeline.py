@@ -54,8 +54,9 @@ def make_leukemia_pipeline(
     ----------
     image_size : int, default=96
         Side of the square images the network sees. The paper uses 224; on
-        the real smears of the benchmarks 96 pixels score as well at a
-        fraction of the cost (see the ablation in the documentation).
+        the real smears of the benchmarks 224 pixels scored at most 1.7
+        points of accuracy more than 96, about the run-to-run noise, for five
+        times the training time (see the ablation in the documentation).
     contrast : {"stretch", "clahe", "gamma"} or None, default=None
         Contrast adjustment, or none.
     denoise : {"gaussian", "median", "bilateral", "nl_means"} or None, \
