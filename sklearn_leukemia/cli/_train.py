@@ -359,7 +359,7 @@ def model_params(args) -> dict:
 
 
 def _policy_name(policy) -> str | None:
-    """The preset name of an augmentation policy, else its repr."""
+    """Return the preset name of an augmentation policy, else its repr."""
     from sklearn_leukemia.augmentation import AugmentationPolicy
 
     if policy is None:
@@ -371,7 +371,7 @@ def _policy_name(policy) -> str | None:
 
 
 def pipeline_settings(pipeline) -> dict:
-    """The settings a run used, read back from the built pipeline.
+    """Return the settings a run uses, read back from the built pipeline.
 
     Unlike :func:`model_params` it holds the defaults too, for the report.
     """
