@@ -72,8 +72,7 @@ default=None
         <sklearn_leukemia.augmentation.AugmentationPolicy.preset>`:
         ``"flips"`` (horizontal and vertical flips only), ``"orientation"``
         (flips and rotations), ``"paper"`` or ``"default"``; True is the same
-        as ``"default"``
-        (every change of
+        as ``"default"`` (every change of
         :class:`~sklearn_leukemia.augmentation.AugmentationPolicy`, colour
         included); a policy is used as given; False switches it off. Never
         applied at prediction.
@@ -90,9 +89,9 @@ default=None
     class_weight : "balanced", dict or None, default="balanced"
         Weights of the classes in the loss (see
         :class:`~sklearn_leukemia.SECNNClassifier`, whose own default is
-        None). Leukemia sets are rarely balanced (all-taleqani has five
-        leukemic images to one benign): weighting the classes keeps the
-        specificity up.
+        None). Leukemia sets are rarely balanced (all-taleqani has almost six
+        leukemic images to one benign): with the weights, the benign minority
+        counts as much in the loss as the leukemic majority.
     n_jobs : int or None, default=None
         Parallel image reading.
     random_state : int, RandomState instance or None, default=None
