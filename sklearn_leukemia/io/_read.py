@@ -167,14 +167,29 @@ def read_image(path: str | os.PathLike, *, min_size: int | None = None) -> np.nd
             raise ValueError(f"min_size must be a positive int, got {min_size}.")
         min_size = int(min_size)
 
-    head = _check_file(path)
-    if head[:4] in _TIFF_MAGIC:
-        image = _read_tiff(path)
-    else:
-        image = _read_with_pillow(path, min_size=min_size)
+    image = _read_pixels(path, min_size=min_size)
     if not image.flags.writeable or not image.flags.c_contiguous:
         image = np.array(image, order="C")
     return image
+
+
+def _read_pixels(
+    path: str, *, min_size: int | None = None, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Decode ``path`` to RGB ``uint8``, possibly as a read-only array.
+
+    The body of :func:`read_image` without its argument checks and final
+    copy, for readers that copy the pixels into a batch anyway. With ``size``
+    (height, width), an 8-bit RGB image (almost every JPEG and PNG) is
+    resized by Pillow before it becomes an array, with the bilinear filter of
+    :class:`~sklearn_leukemia.preprocessing.ImageResizer`, so giving the
+    same pixels with two copies fewer; other images come back at their own
+    size for the caller to resize.
+    """
+    head = _check_file(path)
+    if head[:4] in _TIFF_MAGIC:
+        return _read_tiff(path)
+    return _read_with_pillow(path, min_size=min_size, size=size)
 
 
 def _check_file(path: str) -> bytes:
@@ -193,7 +208,9 @@ def _check_file(path: str) -> bytes:
     return head
 
 
-def _read_with_pillow(path: str, *, min_size: int | None) -> np.ndarray:
+def _read_with_pillow(
+    path: str, *, min_size: int | None, size: tuple[int, int] | None = None
+) -> np.ndarray:
     try:
         with Image.open(path) as im:
             if min_size is not None and min(im.size) > min_size:
@@ -201,6 +218,8 @@ def _read_with_pillow(path: str, *, min_size: int | None) -> np.ndarray:
                 im.draft(None, (min_size, min_size))
             im.load()
             ImageOps.exif_transpose(im, in_place=True)
+            if size is not None and im.mode == "RGB" and im.size != size[::-1]:
+                im = im.resize(size[::-1], Image.Resampling.BILINEAR)
             return _pillow_to_rgb(path, im)
     except ImageReadError:
         raise

@@ -9,7 +9,8 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from sklearn_leukemia.io import ImageReadError, read_image
+from sklearn_leukemia.io import ImageReadError
+from sklearn_leukemia.io._read import _read_pixels
 from sklearn_leukemia.preprocessing._base import _check_choice, _check_size
 from sklearn_leukemia.preprocessing._resize import _resize
 from sklearn_leukemia.preprocessing._resize import _resize_one as _resize_image
@@ -71,7 +72,8 @@ def _read_chunk(paths, start, out, image_size, on_error):
     failures = []
     for offset, path in enumerate(paths):
         try:
-            image = read_image(path, min_size=min_size)
+            # The pixels are copied into ``out`` below: no writeable copy here.
+            image = _read_pixels(os.fspath(path), min_size=min_size, size=image_size)
         except ImageReadError as exc:
             if on_error == "raise":
                 raise
@@ -95,7 +97,7 @@ def _first_image(paths, on_error):
     failures = []
     for index, path in enumerate(paths):
         try:
-            return index, read_image(path), failures
+            return index, _read_pixels(os.fspath(path)), failures
         except ImageReadError as exc:
             if on_error == "raise":
                 raise

@@ -104,18 +104,19 @@ def test_reader_asks_for_reduced_decoding(png_files, monkeypatch):
     from sklearn_leukemia.preprocessing import _reader
 
     seen = []
+    read_pixels = _reader._read_pixels
 
-    def spy(path, *, min_size=None):
-        seen.append(min_size)
-        return read_image(path, min_size=min_size)
+    def spy(path, *, min_size=None, size=None):
+        seen.append((min_size, size))
+        return read_pixels(path, min_size=min_size, size=size)
 
-    monkeypatch.setattr(_reader, "read_image", spy)
+    monkeypatch.setattr(_reader, "_read_pixels", spy)
     read_images(png_files[0], image_size=(12, 20))
     # The larger side: decoding may not go below the size asked for.
-    assert seen == [20] * 6
+    assert seen == [(20, (12, 20))] * 6
     seen.clear()
     read_images(png_files[0])
-    assert seen == [None] * 6
+    assert seen == [(None, None)] * 6
 
 
 def test_files_of_different_sizes_need_image_size(tmp_path, rng):
@@ -284,3 +285,29 @@ def test_reads_real_smear_images(shared_data_dir):
                 im.convert("RGB").resize((224, 224), Image.Resampling.BILINEAR)
             )
         np.testing.assert_array_equal(out[i], expected)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_resizing_while_reading_equals_read_then_resize(tmp_path, rng, mode, suffix):
+    # 8-bit RGB files are resized inside Pillow, the others as arrays; both
+    # must give exactly what read_image followed by resize_images gives.
+    from PIL import Image
+
+    from sklearn_leukemia.preprocessing import resize_images
+
+    if suffix == ".jpg" and mode in ("RGBA", "P"):
+        pytest.skip("JPEG holds no alpha or palette")
+    paths = []
+    for i, shape in enumerate([(37, 50), (64, 64), (20, 12)]):
+        pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels).convert(mode)
+        path = tmp_path / f"{i}{suffix}"
+        image.save(path)
+        paths.append(str(path))
+    # min_size: the reader lets JPEG decoding shrink to the larger side asked.
+    expected = np.stack([
+        resize_images(read_image(p, min_size=32)[np.newaxis], size=(24, 32))[0]
+        for p in paths
+    ])
+    np.testing.assert_array_equal(read_images(paths, image_size=(24, 32)), expected)
