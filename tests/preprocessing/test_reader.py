@@ -287,17 +287,18 @@ def test_reads_real_smear_images(shared_data_dir):
         np.testing.assert_array_equal(out[i], expected)
 
 
-@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
-@pytest.mark.parametrize("suffix", [".png", ".jpg"])
-def test_resizing_while_reading_equals_read_then_resize(tmp_path, rng, mode, suffix):
+@pytest.mark.parametrize(
+    ("suffix", "mode"),
+    [(".png", "RGB"), (".png", "L"), (".png", "RGBA"), (".png", "P"),
+     (".jpg", "RGB"), (".jpg", "L")],
+)
+def test_resizing_while_reading_equals_read_then_resize(tmp_path, rng, suffix, mode):
     # 8-bit RGB files are resized inside Pillow, the others as arrays; both
     # must give exactly what read_image followed by resize_images gives.
     from PIL import Image
 
     from sklearn_leukemia.preprocessing import resize_images
 
-    if suffix == ".jpg" and mode in ("RGBA", "P"):
-        pytest.skip("JPEG holds no alpha or palette")
     paths = []
     for i, shape in enumerate([(37, 50), (64, 64), (20, 12)]):
         pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
