@@ -164,14 +164,18 @@ def augment_batch(
         lo, hi = value_range
 
     out = work
-    matrices = policy.matrices(params, (height, width))
     if flips_only(params).all():
         # Pixels are only reordered: exact, and much cheaper than sampling.
         for key, dim in (("horizontal_flip", -1), ("vertical_flip", -2)):
             if params[key].any():
                 mask = torch.as_tensor(params[key]).to(x.device, non_blocking=True)
                 out = torch.where(mask.view(n, 1, 1, 1), out.flip(dim), out)
-    elif not np.allclose(matrices, np.eye(3), rtol=0, atol=1e-12):
+    elif not np.allclose(
+        matrices := policy.matrices(params, (height, width)),
+        np.eye(3),
+        rtol=0,
+        atol=1e-12,
+    ):
         thetas = torch.as_tensor(
             _normalised_thetas(matrices, height, width), dtype=work.dtype
         ).to(x.device, non_blocking=True)
