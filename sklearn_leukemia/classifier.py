@@ -69,6 +69,7 @@ _OPTIMIZERS = {
     "sgd": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
 }
 _LR_SCHEDULES = tuple(SCHEDULES)
+_TTA_MODES = ("flips",)
 _MONITORS = {"valid_loss": True, "valid_acc": False, "train_loss": True}
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
@@ -156,6 +157,18 @@ class SECNNClassifier(NeuralNetClassifier):
         batch) is randomly transformed on the device with
         :func:`sklearn_leukemia.augmentation.augment_batch`, with new draws
         every epoch.
+    tta : {"flips"} or None, default=None
+        Test-time flips: ``"flips"`` makes the prediction of an image the
+        average of the network's log-probabilities for the image, its
+        horizontal and vertical mirror images and its 180-degree rotation
+        (``predict_proba`` returns the normalised geometric mean of the four
+        probability vectors). The four views are the same for every image,
+        so predictions stay deterministic, and they only reorder pixels. It
+        costs four forward passes per image in ``predict``, ``predict_proba``,
+        ``score`` and the validation loss; training batches are never
+        affected. It is read at prediction time, so ``set_params(tta=None)``
+        on a fitted model switches it off without refitting. None predicts
+        from the image alone.
     early_stopping : int or False, default=False
         Patience: stop when ``monitor`` has not improved for this many
         epochs, and restore the weights of the best epoch (skorch's
@@ -295,6 +308,7 @@ class SECNNClassifier(NeuralNetClassifier):
         lr_schedule="cosine",
         class_weight=None,
         augmentation=None,
+        tta=None,
         early_stopping=False,
         validation_fraction=0.1,
         monitor="valid_loss",
@@ -351,6 +365,7 @@ class SECNNClassifier(NeuralNetClassifier):
             lr_schedule=lr_schedule,
             class_weight=class_weight,
             augmentation=augmentation,
+            tta=tta,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             monitor=monitor,
@@ -434,6 +449,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "lr_schedule",
             "class_weight",
             "augmentation",
+            "tta",
             "early_stopping",
             "validation_fraction",
             "monitor",
@@ -490,6 +506,7 @@ class SECNNClassifier(NeuralNetClassifier):
             )
         if self.lr_schedule is not None:
             check_scalar_in(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
+        self._check_tta()
         cw = self.class_weight
         if not (
             cw is None
@@ -936,8 +953,22 @@ class SECNNClassifier(NeuralNetClassifier):
     # skorch hooks: steps
     # ------------------------------------------------------------------
 
+    def _check_tta(self) -> None:
+        tta = self.tta
+        if not (tta is None or (isinstance(tta, str) and tta in _TTA_MODES)):
+            raise ValueError(
+                f"tta={self.tta!r} is not supported; expected one of "
+                f"{list(_TTA_MODES)} or None."
+            )
+
     def infer(self, x, **fit_params):
         """Run the network on a batch, under autocast when enabled.
+
+        In evaluation mode with ``tta="flips"`` the network runs once on the
+        batch and its three flipped copies stacked together, and the mean of
+        the four log-softmax outputs (float32) is returned in place of the
+        logits: its softmax is the normalised geometric mean of the four
+        probability vectors.
 
         Parameters
         ----------
@@ -953,8 +984,18 @@ class SECNNClassifier(NeuralNetClassifier):
         """
         x = self._prepare_batch(x)
         amp = self._amp()
+        flips = self.tta == "flips" and not self.module_.training
+        if flips:
+            n = x.shape[0]
+            x = torch.cat([x, x.flip(-1), x.flip(-2), x.flip((-2, -1))])
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
         with amp.autocast() if amp.enabled else nullcontext():
-            return self.module_(x, **fit_params)
+            out = self.module_(x, **fit_params)
+        if not flips:
+            return out
+        log_proba = torch.log_softmax(out.float(), dim=1)
+        return log_proba.view(4, n, *log_proba.shape[1:]).mean(dim=0)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy of the float32 logits.
@@ -1169,6 +1210,7 @@ class SECNNClassifier(NeuralNetClassifier):
             float32), columns in the order of ``classes_``; rows sum to 1.
         """
         check_is_fitted(self)
+        self._check_tta()
         if not is_dataset(X):
             X = self._check_X(X, reset=False)
         with self._runtime(training=False):

@@ -479,6 +479,62 @@ def test_augmentation_only_on_training_batches(monkeypatch):
     assert len(calls) == n_train_batches
 
 
+def flipped_views(X):
+    """The image, its left-right and up-down mirror images and both flips."""
+    return [X, X[:, :, ::-1], X[:, ::-1], X[:, ::-1, ::-1]]
+
+
+def test_tta_flips_is_the_geometric_mean_of_the_four_views(fitted):
+    _, X, y = fitted
+    # Noise images: a network trained on them has no reason to be invariant.
+    rng = np.random.default_rng(1)
+    Xr = rng.integers(0, 256, size=X.shape, dtype=np.uint8)
+    net = SECNNClassifier(**{**FAST, "max_epochs": 3}).fit(Xr, y)
+    log_p = np.mean(
+        [np.log(net.predict_proba(np.ascontiguousarray(v))) for v in flipped_views(Xr)],
+        axis=0,
+    )
+    expected = np.exp(log_p) / np.exp(log_p).sum(axis=1, keepdims=True)
+    single = net.predict_proba(Xr)
+    assert np.abs(single - expected).max() > 1e-4  # the views do disagree
+    net.set_params(tta="flips")
+    proba = net.predict_proba(Xr)
+    np.testing.assert_allclose(proba, expected, atol=1e-5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(net.predict(Xr), net.classes_[proba.argmax(1)])
+    # Deterministic and invariant to flipping the input.
+    np.testing.assert_array_equal(net.predict_proba(Xr), proba)
+    for view in flipped_views(Xr):
+        np.testing.assert_allclose(
+            net.predict_proba(np.ascontiguousarray(view)), proba, atol=1e-5
+        )
+    # Switched off again after fit, without refitting.
+    np.testing.assert_array_equal(net.set_params(tta=None).predict_proba(Xr), single)
+
+
+def test_tta_leaves_training_alone_and_is_checked_at_predict(fitted):
+    clf, X, y = fitted
+    with_tta = SECNNClassifier(**FAST, tta="flips").fit(X, y)
+    # The same training: the weights are identical to the fixture's.
+    for a, b in zip(with_tta.module_.parameters(), clf.module_.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with_tta.set_params(tta="rot90")
+    with pytest.raises(ValueError, match="tta='rot90' is not supported"):
+        with_tta.predict(X)
+
+
+def test_tta_in_channels_last_and_mixed_precision():
+    X, y = make_images()
+    for kwargs in ({"channels_last": False}, {"mixed_precision": True}):
+        clf = SECNNClassifier(**FAST, tta="flips", **kwargs).fit(X, y)
+        proba = clf.predict_proba(X)
+        assert proba.dtype == np.float32
+        np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-4)
+        np.testing.assert_allclose(
+            clf.predict_proba(np.ascontiguousarray(X[:, ::-1, ::-1])), proba, atol=2e-2
+        )
+
+
 def test_augmentation_value_range_of_float_images(monkeypatch):
     X, y = make_images()
     X = X.astype(np.float32) / 100
@@ -834,6 +890,8 @@ def test_tags():
         ({"n_threads": 0}, "n_threads=0"),
         ({"verbose": -1}, "verbose=-1"),
         ({"architecture": 3}, "architecture=3"),
+        ({"tta": "dihedral"}, "tta='dihedral' is not supported"),
+        ({"tta": True}, "tta=True is not supported"),
     ],
 )
 def test_invalid_parameters(params, match):

@@ -59,6 +59,7 @@ def test_pipeline_round_trip_gives_identical_predictions(
     assert [n for n, _ in loaded.steps] == [n for n, _ in fitted_pipeline.steps]
     clf = loaded.named_steps["classifier"]
     assert clf.get_params()["module__width"] == 4
+    assert clf.tta == "flips"
     assert list(clf.classes_) == list(fitted_pipeline.classes_)
     assert len(clf.history) == 2
     norm = loaded.named_steps["normalize"]
@@ -69,6 +70,24 @@ def test_pipeline_round_trip_gives_identical_predictions(
     assert clf.augmentation.get_params() == (
         fitted_pipeline.named_steps["classifier"].augmentation.get_params()
     )
+
+
+def test_file_without_tta_predicts_from_the_image_alone(
+    fitted_pipeline, smears, tmp_path
+):
+    # Files written before the tta parameter existed keep their predictions.
+    X, _ = smears
+    path = save_model(fitted_pipeline, tmp_path / "old.slk")
+
+    def edit(header):
+        del header["model"]["steps"][-1][1]["params"]["tta"]
+
+    _rewrite_header(path, edit)
+    old = load_model(path)
+    assert old.named_steps["classifier"].tta is None
+    plain = load_model(save_model(fitted_pipeline, tmp_path / "new.slk"))
+    plain.set_params(classifier__tta=None)
+    np.testing.assert_array_equal(old.predict_proba(X), plain.predict_proba(X))
 
 
 def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):

@@ -172,6 +172,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="same as --augment none",
     )
     group.add_argument(
+        "--tta", choices=("flips", "none"), default=None,
+        help="test-time flips: predict from the mean log-probabilities of each "
+        "image and its three mirror images (flips, the library's default) or "
+        "from the image alone (none)",
+    )
+    group.add_argument(
         "--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
         help="hold out 10%% of the training images, log validation loss and "
         "accuracy, and stop when the validation loss has not improved for "
@@ -355,6 +361,8 @@ def model_params(args) -> dict:
         "module__width": args.width,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
+    if args.tta is not None:
+        params["tta"] = None if args.tta == "none" else args.tta
     return params
 
 
@@ -393,7 +401,8 @@ def pipeline_settings(pipeline) -> dict:
         **{k: v for k, v in params.items() if k.startswith("module__")},
     }
     for name in ("max_epochs", "batch_size", "lr", "optimizer", "lr_schedule",
-                 "class_weight", "early_stopping", "device", "random_state"):
+                 "class_weight", "tta", "early_stopping", "device",
+                 "random_state"):
         settings[name] = params[name]
     settings["n_jobs"] = steps["read"].n_jobs
     return settings

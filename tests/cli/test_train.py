@@ -42,7 +42,7 @@ def test_model_params_defaults_depend_on_the_data():
     assert "module__width" not in synthetic and "early_stopping" not in synthetic
     # On a folder, every option left out is the library's default.
     for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
-                 "module__width", "early_stopping"):
+                 "module__width", "early_stopping", "tta"):
         assert name not in folder
 
 
@@ -53,7 +53,8 @@ def test_folder_pipeline_is_the_library_default():
     default = make_leukemia_pipeline(random_state=0).get_params()
     for name in ("read__image_size", "classifier__max_epochs", "classifier__lr",
                  "classifier__batch_size", "classifier__class_weight",
-                 "classifier__augmentation", "classifier__module__width"):
+                 "classifier__augmentation", "classifier__module__width",
+                 "classifier__tta"):
         assert repr(built.get(name)) == repr(default.get(name)), name
 
 
@@ -64,6 +65,17 @@ def test_folder_pipeline_is_the_library_default():
 )
 def test_augment_option(argv, expected):
     assert model_params(_parse(["somewhere", *argv]))["augment"] == expected
+
+
+@pytest.mark.parametrize(("argv", "expected"), [([], "flips"),
+                                               (["--tta", "flips"], "flips"),
+                                               (["--tta", "none"], None)])
+def test_tta_option(argv, expected):
+    from sklearn_leukemia.cli._train import pipeline_settings
+
+    pipe = build_pipeline(_parse(["somewhere", *argv]))
+    assert pipe.named_steps["classifier"].tta == expected
+    assert pipeline_settings(pipe)["tta"] == expected
 
 
 def test_pipeline_settings_reports_the_defaults_in_effect():
