@@ -278,6 +278,17 @@ def _fit_fold(fold: int) -> dict:
     start = time.perf_counter()
     proba = model.predict_proba(X[test])
     predict_seconds = time.perf_counter() - start
+    # Prediction-time settings compared on the very same fitted model.
+    also = {}
+    for name, params in state.get("predict_variants", {}).items():
+        original = {k: model.get_params()[k] for k in params}
+        model.set_params(**params)
+        start = time.perf_counter()
+        also[name] = {
+            "proba": model.predict_proba(X[test]),
+            "predict_seconds": time.perf_counter() - start,
+        }
+        model.set_params(**original)
     classes = model.classes_
     clf = model[-1] if hasattr(model, "steps") else model
     device = str(getattr(clf, "device_", "cpu"))
@@ -295,6 +306,7 @@ def _fit_fold(fold: int) -> dict:
         "device": device,
         "gpu": gpu,
         "epochs_run": len(history) if history is not None else None,
+        "predict_variants": also,
     }
 
 
@@ -311,14 +323,23 @@ def run_in_child(func, *args):
         return pool.submit(func, *args).result()
 
 
-def cross_validate(make_model, X, y, splits, *, fork=True, log=print) -> dict:
+def cross_validate(
+    make_model, X, y, splits, *, predict_variants=None, fork=True, log=print
+) -> dict:
     """Out-of-fold probabilities and per-fold cost of ``make_model()``.
 
     ``make_model`` returns an unfitted estimator; each fold fits and predicts
     in a fresh forked child (unless ``fork=False``), whose process peak RSS
-    (``ru_maxrss``) is recorded.
+    (``ru_maxrss``) is recorded. ``predict_variants`` maps names to
+    ``set_params`` arguments that only matter at prediction (e.g.
+    ``{"classifier__tta": None}``): each fold's fitted model also predicts
+    with each of them, and ``result["predict_variants"][name]`` holds the
+    same keys as the result for those predictions.
     """
-    _FOLD_STATE.update(X=X, y=y, splits=splits, make_model=make_model)
+    _FOLD_STATE.update(
+        X=X, y=y, splits=splits, make_model=make_model,
+        predict_variants=predict_variants or {},
+    )
     folds = []
     try:
         for k in range(len(splits)):
@@ -332,19 +353,39 @@ def cross_validate(make_model, X, y, splits, *, fork=True, log=print) -> dict:
     finally:
         _FOLD_STATE.clear()
     classes = folds[0]["classes"]
-    proba = np.zeros((len(y), len(classes)))
-    for (_, test), result in zip(splits, folds):
+    for result in folds:
         if not np.array_equal(result["classes"], classes):
             raise RuntimeError("classes differ between folds")
-        proba[test] = result["proba"]
-    return {
-        "classes": classes,
-        "proba": proba,
-        "pred": classes[proba.argmax(axis=1)],
-        "folds": [
-            {k: v for k, v in f.items() if k not in ("proba", "classes")} for f in folds
-        ],
-    }
+
+    def pooled(get):
+        proba = np.zeros((len(y), len(classes)))
+        for (_, test), result in zip(splits, folds):
+            proba[test] = get(result)["proba"]
+        return {"classes": classes, "proba": proba, "pred": classes[proba.argmax(1)]}
+
+    def fold_costs(get):
+        return [
+            {
+                **{k: v for k, v in f.items() if k not in _PER_PREDICTION},
+                "predict_seconds": get(f)["predict_seconds"],
+            }
+            for f in folds
+        ]
+
+    def own(f):
+        return f
+
+    out = {**pooled(own), "folds": fold_costs(own), "predict_variants": {}}
+    for name in predict_variants or {}:
+
+        def get(f, name=name):
+            return f["predict_variants"][name]
+
+        out["predict_variants"][name] = {**pooled(get), "folds": fold_costs(get)}
+    return out
+
+
+_PER_PREDICTION = ("proba", "classes", "predict_variants", "predict_seconds")
 
 
 def make_splits(y, n_folds: int, random_state: int):
@@ -386,10 +427,12 @@ def training_threads(payload: dict, fold: dict) -> int:
 
 def fold_summary(folds: list[dict]) -> dict:
     fit = np.array([f["fit_seconds"] for f in folds])
+    predict = np.array([f["predict_seconds"] for f in folds])
     rss = np.array([f["peak_rss_mb"] for f in folds])
     return {
         "fit_seconds_mean": float(fit.mean()),
         "fit_seconds_max": float(fit.max()),
+        "predict_seconds_mean": float(predict.mean()),
         "peak_rss_mb_max": float(rss.max()),
         "device": folds[0]["device"],
         "gpu": folds[0]["gpu"],

@@ -8,13 +8,20 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
 - ``se_resnet``: ``architecture="se_resnet", module__width=16`` (the two
   architectures at the same width);
 - ``no_se``: ``module__use_se=False`` (no squeeze-and-excitation blocks);
-- ``no_augment``, ``orientation``, ``paper_augment``: ``augment=False``,
-  ``"orientation"`` (flips and rotations) or ``"paper"`` (also zoom, shift
-  and shear) instead of the default flips;
+- ``no_augment``, ``flips``, ``dihedral``, ``orientation``,
+  ``paper_augment``: ``augment=False``, ``"flips"``, ``"dihedral"`` (flips
+  and transposition), ``"orientation"`` (flips and any rotation) or
+  ``"paper"`` (also zoom, shift and shear) instead of the default;
 - ``contrast+denoise``: ``contrast="stretch", denoise="median"``;
 - ``no_class_weight``: ``class_weight=None``;
-- ``size_96``, ``size_128``, ``size_224``: ``image_size`` (the one equal to
-  the default is the default itself and is skipped).
+- ``size_96``, ``size_128``, ``size_224``: ``image_size``;
+- ``epochs_60``: ``max_epochs=60``;
+- ``no_tta``, ``tta_flips``, ``tta_dihedral``: ``tta=None``, ``"flips"`` or
+  ``"dihedral"``. The test-time flips only act at prediction, so these are
+  not trained again: the fitted models of ``default`` also predict with each
+  setting (the comparison is paired, and costs only the predictions).
+
+A variant equal to the defaults is the default itself and is skipped.
 
 Prints a table (variant x task: accuracy, AUC-ROC, macro F1, fit seconds per
 fold) and writes JSON, Markdown and reST. Each fold runs in a fresh forked
@@ -45,6 +52,8 @@ VARIANTS = {
     "se_resnet": {"architecture": "se_resnet", "module__width": 16},
     "no_se": {"module__use_se": False},
     "no_augment": {"augment": False},
+    "flips": {"augment": "flips"},
+    "dihedral": {"augment": "dihedral"},
     "orientation": {"augment": "orientation"},
     "paper_augment": {"augment": "paper"},
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
@@ -52,7 +61,14 @@ VARIANTS = {
     "size_96": {"image_size": 96},
     "size_128": {"image_size": 128},
     "size_224": {"image_size": 224},
+    "epochs_60": {"max_epochs": 60},
+    "no_tta": {"tta": None},
+    "tta_flips": {"tta": "flips"},
+    "tta_dihedral": {"tta": "dihedral"},
 }
+#: Parameters that only act at prediction: their variants reuse the fits of
+#: ``default`` (``set_params(classifier__<name>=...)`` on the fitted model).
+PREDICT_TIME = {"tta"}
 DEFAULT_TASKS = ["taleqani-binary", "pbc-8class"]
 
 
@@ -84,6 +100,9 @@ def main(argv=None) -> int:
             print(f"skipping {name}: {C.fmt_kwargs(change)} is the default")
             continue
         variants[name] = change
+    predict_only = {n: c for n, c in variants.items() if set(c) <= PREDICT_TIME and c}
+    if predict_only and "default" not in variants:
+        variants = {"default": {}, **variants}
 
     env = C.environment()
     settings = C.describe_settings(overrides, args)
@@ -103,6 +122,8 @@ def main(argv=None) -> int:
         splits = C.make_splits(task["y"], args.folds, args.random_state)
         print(f"\n== {task_name}: {task['description']}; {len(task['y'])} images ==")
         for name, change in variants.items():
+            if name in predict_only:
+                continue  # predicted from the fits of "default"
             kwargs = {**base, **change}
             size = make_leukemia_pipeline(**kwargs)[0].image_size
             t0 = time.perf_counter()
@@ -117,24 +138,42 @@ def main(argv=None) -> int:
                     random_state=args.random_state, **kwargs
                 )
 
-            cv = C.cross_validate(make_model, X, task["y"], splits)
-            report = C.score(
-                task, cv, n_bootstraps=args.n_bootstraps, random_state=args.random_state
+            also = {}
+            if name == "default":
+                also = {
+                    n: {f"classifier__{k}": v for k, v in c.items()}
+                    for n, c in predict_only.items()
+                }
+            cv = C.cross_validate(
+                make_model, X, task["y"], splits, predict_variants=also
             )
-            metrics = report.to_dict()["metrics"]
-            results[name][task_name] = {
-                "change": change,
-                "n_images": len(task["y"]),
-                "metrics": metrics,
-                "folds": cv["folds"],
-                **C.fold_summary(cv["folds"]),
-            }
-            r = results[name][task_name]
-            print(
-                f"    accuracy {100 * metrics['accuracy']['value']:.2f}%, AUC "
-                f"{metrics['roc_auc']['value']:.4f}, F1 {metrics['f1']['value']:.4f}, "
-                f"fit {r['fit_seconds_mean']:.0f} s/fold"
-            )
+            outcomes = [(name, change, cv, None)] + [
+                (n, predict_only[n], cv["predict_variants"][n], name) for n in also
+            ]
+            for variant, variant_change, variant_cv, same_fit in outcomes:
+                report = C.score(
+                    task,
+                    variant_cv,
+                    n_bootstraps=args.n_bootstraps,
+                    random_state=args.random_state,
+                )
+                metrics = report.to_dict()["metrics"]
+                results[variant][task_name] = {
+                    "change": variant_change,
+                    "n_images": len(task["y"]),
+                    "metrics": metrics,
+                    "folds": variant_cv["folds"],
+                    "same_fit_as": same_fit,
+                    **C.fold_summary(variant_cv["folds"]),
+                }
+                r = results[variant][task_name]
+                print(
+                    f"    {variant}: accuracy {100 * metrics['accuracy']['value']:.2f}%"
+                    f", AUC {metrics['roc_auc']['value']:.4f}, F1 "
+                    f"{metrics['f1']['value']:.4f}, fit {r['fit_seconds_mean']:.0f} "
+                    f"s/fold, predict {r['predict_seconds_mean']:.1f} s/fold"
+                    + (f" (the fits of {same_fit})" if same_fit else "")
+                )
 
     payload = {
         "benchmark": "ablation",
@@ -164,7 +203,13 @@ def _write(payload: dict, args) -> int:
 def _rows(payload: dict) -> tuple[list[str], list[list[str]]]:
     header = ["Variant", "Change"]
     for task in payload["tasks"]:
-        header += [f"{task} acc.", f"{task} AUC", f"{task} F1", f"{task} fit s/fold"]
+        header += [
+            f"{task} acc.",
+            f"{task} AUC",
+            f"{task} F1",
+            f"{task} fit s/fold",
+            f"{task} predict s/fold",
+        ]
     rows = []
     for name, per_task in payload["results"].items():
         change = payload["variants"][name]
@@ -172,14 +217,17 @@ def _rows(payload: dict) -> tuple[list[str], list[list[str]]]:
         for task in payload["tasks"]:
             res = per_task.get(task)
             if res is None:
-                row += ["n/a"] * 4
+                row += ["n/a"] * 5
                 continue
             m = res["metrics"]
+            same_fit = res.get("same_fit_as")
+            predict = res.get("predict_seconds_mean")
             row += [
                 f"{100 * m['accuracy']['value']:.2f}%",
                 f"{m['roc_auc']['value']:.4f}",
                 f"{m['f1']['value']:.4f}",
-                f"{res['fit_seconds_mean']:.0f}",
+                f"fits of {same_fit}" if same_fit else f"{res['fit_seconds_mean']:.0f}",
+                "n/a" if predict is None else f"{predict:.1f}",
             ]
         rows.append(row)
     return header, rows
@@ -194,8 +242,11 @@ def _document(payload: dict, kind: str) -> str:
         f"{payload['folds']}-fold split (shuffled, random_state="
         f"{payload['random_state']}); metrics of the pooled out-of-fold "
         "predictions (F1 and AUC-ROC: macro one-vs-rest for pbc-8class; "
-        "binary with leukemia positive for taleqani-binary). Fit s/fold: mean "
-        "wall seconds of one fold's fit.",
+        "binary with leukemia positive for taleqani-binary). Fit s/fold and "
+        "predict s/fold: mean wall seconds of one fold's fit and of its "
+        "predictions. A prediction-time variant (test-time flips) is not "
+        "trained again: the fitted models of the variant it names predict with "
+        "its setting.",
         *C.environment_lines(payload["environment"]),
         f"Training device: {first['device']}"
         + (f" ({first['gpu']})" if first["gpu"] else "")

@@ -69,7 +69,7 @@ _OPTIMIZERS = {
     "sgd": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
 }
 _LR_SCHEDULES = tuple(SCHEDULES)
-_TTA_MODES = ("flips",)
+_TTA_MODES = ("flips", "dihedral")
 _MONITORS = {"valid_loss": True, "valid_acc": False, "train_loss": True}
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
@@ -100,6 +100,24 @@ def _check_positive_float(value, name: str, *, allow_zero: bool = False) -> None
         raise ValueError(
             f"{name}={value!r} is not supported; expected a float {bound}."
         )
+
+
+def _tta_views(x: torch.Tensor, tta):
+    """Return the test-time views of a batch ``(N, C, H, W)``, 1 for none."""
+    if tta is None:
+        return 1
+    views = [x, x.flip(-1), x.flip(-2), x.flip((-2, -1))]
+    if tta == "dihedral":
+        height, width = x.shape[-2:]
+        if height != width:
+            raise ValueError(
+                f"tta='dihedral' needs square images; got images of {height}x"
+                f"{width} pixels. Use tta='flips', or resize them to a square "
+                "(ImageResizer)."
+            )
+        t = x.transpose(-1, -2)
+        views += [t, t.flip(-1), t.flip(-2), t.flip((-2, -1))]
+    return views
 
 
 class SECNNClassifier(NeuralNetClassifier):
@@ -157,18 +175,20 @@ class SECNNClassifier(NeuralNetClassifier):
         batch) is randomly transformed on the device with
         :func:`sklearn_leukemia.augmentation.augment_batch`, with new draws
         every epoch.
-    tta : {"flips"} or None, default=None
+    tta : {"flips", "dihedral"} or None, default=None
         Test-time flips: ``"flips"`` makes the prediction of an image the
         average of the network's log-probabilities for the image, its
         horizontal and vertical mirror images and its 180-degree rotation
         (``predict_proba`` returns the normalised geometric mean of the four
-        probability vectors). The four views are the same for every image,
-        so predictions stay deterministic, and they only reorder pixels. It
-        costs four forward passes per image in ``predict``, ``predict_proba``,
-        ``score`` and the validation loss; training batches are never
-        affected. It is read at prediction time, so ``set_params(tta=None)``
-        on a fitted model switches it off without refitting. None predicts
-        from the image alone.
+        probability vectors); ``"dihedral"`` adds the transposed image and
+        its three flips, the eight orientations of a square image (square
+        images only). The views are the same for every image, so
+        predictions stay deterministic, and they only reorder pixels. It
+        costs four (eight) forward passes per image in ``predict``,
+        ``predict_proba``, ``score`` and the validation loss; training
+        batches are never affected. It is read at prediction time, so
+        ``set_params(tta=None)`` on a fitted model switches it off without
+        refitting. None predicts from the image alone.
     early_stopping : int or False, default=False
         Patience: stop when ``monitor`` has not improved for this many
         epochs, and restore the weights of the best epoch (skorch's
@@ -964,11 +984,11 @@ class SECNNClassifier(NeuralNetClassifier):
     def infer(self, x, **fit_params):
         """Run the network on a batch, under autocast when enabled.
 
-        In evaluation mode with ``tta="flips"`` the network runs once on the
-        batch and its three flipped copies stacked together, and the mean of
-        the four log-softmax outputs (float32) is returned in place of the
-        logits: its softmax is the normalised geometric mean of the four
-        probability vectors.
+        In evaluation mode with ``tta`` set, the network runs once on the
+        batch and its flipped (and transposed) copies stacked together, and
+        the mean of the log-softmax outputs of the views (float32) is
+        returned in place of the logits: its softmax is the normalised
+        geometric mean of their probability vectors.
 
         Parameters
         ----------
@@ -984,18 +1004,17 @@ class SECNNClassifier(NeuralNetClassifier):
         """
         x = self._prepare_batch(x)
         amp = self._amp()
-        flips = self.tta == "flips" and not self.module_.training
-        if flips:
-            n = x.shape[0]
-            x = torch.cat([x, x.flip(-1), x.flip(-2), x.flip((-2, -1))])
+        views = 1 if self.module_.training else _tta_views(x, self.tta)
+        if views != 1:
+            n, x = x.shape[0], torch.cat(views)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
         with amp.autocast() if amp.enabled else nullcontext():
             out = self.module_(x, **fit_params)
-        if not flips:
+        if views == 1:
             return out
         log_proba = torch.log_softmax(out.float(), dim=1)
-        return log_proba.view(4, n, *log_proba.shape[1:]).mean(dim=0)
+        return log_proba.view(len(views), n, *log_proba.shape[1:]).mean(dim=0)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Cross-entropy of the float32 logits.

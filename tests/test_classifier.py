@@ -479,32 +479,38 @@ def test_augmentation_only_on_training_batches(monkeypatch):
     assert len(calls) == n_train_batches
 
 
-def flipped_views(X):
-    """The image, its left-right and up-down mirror images and both flips."""
-    return [X, X[:, :, ::-1], X[:, ::-1], X[:, ::-1, ::-1]]
+def flipped_views(X, tta="flips"):
+    """The image, its left-right and up-down mirror images and both flips
+    (and the same of the transposed image for "dihedral")."""
+    views = [X, X[:, :, ::-1], X[:, ::-1], X[:, ::-1, ::-1]]
+    if tta == "dihedral":
+        views += flipped_views(np.swapaxes(X, 1, 2))
+    return views
 
 
-def test_tta_flips_is_the_geometric_mean_of_the_four_views(fitted):
+@pytest.mark.parametrize("tta", ["flips", "dihedral"])
+def test_tta_is_the_geometric_mean_of_the_views(fitted, tta):
     _, X, y = fitted
     # Noise images: a network trained on them has no reason to be invariant.
     rng = np.random.default_rng(1)
     Xr = rng.integers(0, 256, size=X.shape, dtype=np.uint8)
     net = SECNNClassifier(**{**FAST, "max_epochs": 3}).fit(Xr, y)
+    views = flipped_views(Xr, tta)
+    assert len(views) == {"flips": 4, "dihedral": 8}[tta]
     log_p = np.mean(
-        [np.log(net.predict_proba(np.ascontiguousarray(v))) for v in flipped_views(Xr)],
-        axis=0,
+        [np.log(net.predict_proba(np.ascontiguousarray(v))) for v in views], axis=0
     )
     expected = np.exp(log_p) / np.exp(log_p).sum(axis=1, keepdims=True)
     single = net.predict_proba(Xr)
     assert np.abs(single - expected).max() > 1e-4  # the views do disagree
-    net.set_params(tta="flips")
+    net.set_params(tta=tta)
     proba = net.predict_proba(Xr)
     np.testing.assert_allclose(proba, expected, atol=1e-5)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_array_equal(net.predict(Xr), net.classes_[proba.argmax(1)])
     # Deterministic and invariant to flipping the input.
     np.testing.assert_array_equal(net.predict_proba(Xr), proba)
-    for view in flipped_views(Xr):
+    for view in views:
         np.testing.assert_allclose(
             net.predict_proba(np.ascontiguousarray(view)), proba, atol=1e-5
         )
@@ -521,6 +527,16 @@ def test_tta_leaves_training_alone_and_is_checked_at_predict(fitted):
     with_tta.set_params(tta="rot90")
     with pytest.raises(ValueError, match="tta='rot90' is not supported"):
         with_tta.predict(X)
+
+
+def test_tta_dihedral_needs_square_images():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, tta="dihedral").fit(X, y)
+    wide = np.concatenate([X, X], axis=2)
+    with pytest.raises(ValueError, match="tta='dihedral' needs square images; got "
+                       "images of 16x32 pixels"):
+        clf.predict(wide)
+    assert clf.set_params(tta="flips").predict(wide).shape == (len(X),)
 
 
 def test_tta_in_channels_last_and_mixed_precision():
@@ -890,7 +906,7 @@ def test_tags():
         ({"n_threads": 0}, "n_threads=0"),
         ({"verbose": -1}, "verbose=-1"),
         ({"architecture": 3}, "architecture=3"),
-        ({"tta": "dihedral"}, "tta='dihedral' is not supported"),
+        ({"tta": "rot90"}, "tta=.rot90. is not supported"),
         ({"tta": True}, "tta=True is not supported"),
     ],
 )

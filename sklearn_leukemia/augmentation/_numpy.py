@@ -71,7 +71,7 @@ def augment_into(
     matrices = policy.matrices(params, images.shape[1:3])
     inverse = np.linalg.inv(matrices)
     identity = np.isclose(matrices, np.eye(3), rtol=0, atol=1e-12).all(axis=(1, 2))
-    flipped = flips_only(params)
+    flipped = flips_only(params, images.shape[1:3])
     colour = policy.has_colour
     lo, hi = value_range
     mode = _SKIMAGE_MODES[policy.fill]
@@ -84,6 +84,8 @@ def augment_into(
         if flipped[i]:
             # Exact and cheaper than warping, which would give the same
             # pixels up to rounding.
+            if params["transpose"][i]:
+                image = np.swapaxes(image, 0, 1)
             if params["horizontal_flip"][i]:
                 image = image[:, ::-1]
             if params["vertical_flip"][i]:

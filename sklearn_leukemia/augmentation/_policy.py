@@ -20,6 +20,7 @@ PARAM_KEYS = (
     "shear",
     "brightness",
     "contrast",
+    "transpose",
 )
 
 
@@ -31,6 +32,14 @@ PRESETS = {
     "orientation": {"zoom": None, "shift": None, "shear": None, **_NO_COLOUR},
     "flips": {
         "rotation": None,
+        "zoom": None,
+        "shift": None,
+        "shear": None,
+        **_NO_COLOUR,
+    },
+    "dihedral": {
+        "rotation": None,
+        "transpose": True,
         "zoom": None,
         "shift": None,
         "shear": None,
@@ -83,7 +92,7 @@ def _as_range(name, value, *, off, symmetric, number, bounds, expected):
 
 
 class AugmentationPolicy(BaseEstimator):
-    """Random rotation, flips, zoom, shift, shear, brightness and contrast.
+    """Random rotation, flips, transposition, zoom, shift, shear and colour.
 
     One description of the random affine transform ``x' = A x + b`` and of the
     colour change applied to each training image, shared by the fit-time
@@ -106,6 +115,14 @@ class AugmentationPolicy(BaseEstimator):
         Mirror left-right with probability 0.5.
     vertical_flip : bool, default=True
         Mirror top-bottom with probability 0.5.
+    transpose : bool, default=False
+        Swap rows and columns (mirror about the main diagonal) with
+        probability 0.5. With both flips this gives each of the eight
+        orientations of a square (the rotations by multiples of 90 degrees
+        and the four mirror images) with probability 1/8, and on square
+        images it only reorders pixels, exactly. On other images it is the
+        mirror about the 45-degree line through the centre, interpolated, and
+        part of the content leaves the frame.
     zoom : float or (float, float) or None, default=(0.8, 1.2)
         Range of the isotropic scale factor of the content (above 1
         magnifies). A number ``0 <= z < 1`` means ``(1 - z, 1 + z)``; the ends
@@ -141,7 +158,8 @@ class AugmentationPolicy(BaseEstimator):
 
     Notes
     -----
-    Each image gets, in this order: flips, zoom, shear, rotation (all about
+    Each image gets, in this order: transposition, flips, zoom, shear,
+    rotation (all about
     the image centre ``((W - 1) / 2, (H - 1) / 2)`` in pixel coordinates),
     then the shift, then the colour change
     ``x' = (x - mean) * contrast + mean + brightness * (hi - lo)`` clipped to
@@ -171,6 +189,7 @@ class AugmentationPolicy(BaseEstimator):
         rotation=(0, 360),
         horizontal_flip=True,
         vertical_flip=True,
+        transpose=False,
         zoom=(0.8, 1.2),
         shift=0.1,
         shear=10,
@@ -181,6 +200,7 @@ class AugmentationPolicy(BaseEstimator):
         self.rotation = rotation
         self.horizontal_flip = horizontal_flip
         self.vertical_flip = vertical_flip
+        self.transpose = transpose
         self.zoom = zoom
         self.shift = shift
         self.shear = shear
@@ -203,13 +223,15 @@ class AugmentationPolicy(BaseEstimator):
             stain).
         ``"flips"``
             Horizontal and vertical flips only, which move pixels without
-            interpolating them. The default of
-            :func:`~sklearn_leukemia.make_leukemia_pipeline`, chosen by the
-            real-data benchmarks.
+            interpolating them.
+        ``"dihedral"``
+            Both flips and the transposition: the eight orientations of a
+            square image (rotations by multiples of 90 degrees and mirror
+            images), all exact reorderings of the pixels.
 
         Parameters
         ----------
-        name : {"default", "paper", "orientation", "flips"}
+        name : {"default", "paper", "orientation", "flips", "dihedral"}
             The setting.
 
         Returns
@@ -261,7 +283,7 @@ class AugmentationPolicy(BaseEstimator):
 
     def _ranges(self) -> dict:
         """Validate the parameters and return them in canonical form."""
-        for name in ("horizontal_flip", "vertical_flip"):
+        for name in ("horizontal_flip", "vertical_flip", "transpose"):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(
@@ -373,7 +395,8 @@ class AugmentationPolicy(BaseEstimator):
 
         Every distribution is drawn from, in a fixed order, whether it is
         switched on or not, so that switching one change off leaves the values
-        of the others unchanged for the same ``random_state``.
+        of the others unchanged for the same ``random_state``; the
+        transposition, the latest addition, is drawn last.
 
         Parameters
         ----------
@@ -388,8 +411,8 @@ class AugmentationPolicy(BaseEstimator):
             ``rotation`` (n,) degrees, ``horizontal_flip`` and
             ``vertical_flip`` (n,) bool, ``zoom`` (n,) scale factor, ``shift``
             (n, 2) fractions of the width and height (x, y), ``shear`` (n,)
-            degrees, ``brightness`` (n,) fraction of the value range and
-            ``contrast`` (n,) factor.
+            degrees, ``brightness`` (n,) fraction of the value range,
+            ``contrast`` (n,) factor and ``transpose`` (n,) bool.
 
         Examples
         --------
@@ -421,6 +444,7 @@ class AugmentationPolicy(BaseEstimator):
             "shear": uniform("shear"),
             "brightness": uniform("brightness"),
             "contrast": uniform("contrast"),
+            "transpose": rng.random(n) < (0.5 if self.transpose else 0.0),
         }
 
     @staticmethod
@@ -430,9 +454,10 @@ class AugmentationPolicy(BaseEstimator):
         The convention: homogeneous coordinates ``(x, y, 1)`` with ``x`` the
         column and ``y`` the row index (pixel centres at integers, row 0 at
         the top), and each matrix maps a point of the input image to where it
-        lands in the output image. ``M = T(c + shift) R S Z F T(-c)`` with
-        ``c = ((W - 1) / 2, (H - 1) / 2)`` the image centre, ``F`` the flips,
-        ``Z`` the zoom, ``S`` the shear and ``R`` the rotation. The inverse
+        lands in the output image. ``M = T(c + shift) R S Z F P T(-c)`` with
+        ``c = ((W - 1) / 2, (H - 1) / 2)`` the image centre, ``P`` the
+        transposition (swapping x and y), ``F`` the flips, ``Z`` the zoom,
+        ``S`` the shear and ``R`` the rotation. The inverse
         maps output pixels to input pixels, as :func:`skimage.transform.warp`
         expects.
 
@@ -479,6 +504,9 @@ class AugmentationPolicy(BaseEstimator):
         a *= zoom[:, None, None]
         a[:, :, 0] *= flip_x[:, None]
         a[:, :, 1] *= flip_y[:, None]
+        # ... @ P swaps the columns.
+        swap = params["transpose"]
+        a[swap] = a[swap][:, :, ::-1]
 
         centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
         offset = params["shift"] * np.array([width, height])
@@ -553,14 +581,29 @@ class AugmentationPolicy(BaseEstimator):
         return cls(**values).validate()
 
 
-def flips_only(params: dict) -> np.ndarray:
-    """Whether each image's geometry is at most a flip, shape (n,) bool.
+def flips_only(params: dict, image_shape) -> np.ndarray:
+    """Whether each image's geometry is at most flips and a transposition.
 
     Such an image needs no interpolation: its pixels are only reordered,
-    exactly, by reversing axes.
+    exactly, by reversing and swapping axes. A transposition reorders the
+    pixels of square images only.
+
+    Parameters
+    ----------
+    params : dict of ndarray
+        As returned by :meth:`AugmentationPolicy.sample`.
+    image_shape : tuple of int
+        ``(height, width)``, optionally followed by channels.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        bool.
     """
+    square = int(image_shape[0]) == int(image_shape[1])
     return (
-        (params["rotation"] == 0)
+        (square | ~params["transpose"])
+        & (params["rotation"] == 0)
         & (params["zoom"] == 1)
         & (params["shear"] == 0)
         & np.all(params["shift"] == 0, axis=-1)

@@ -164,12 +164,17 @@ def augment_batch(
         lo, hi = value_range
 
     out = work
-    if flips_only(params).all():
+    if flips_only(params, (height, width)).all():
         # Pixels are only reordered: exact, and much cheaper than sampling.
-        for key, dim in (("horizontal_flip", -1), ("vertical_flip", -2)):
+        # The transposition comes first, as in the policy's matrices.
+        for key, change in (
+            ("transpose", lambda t: t.transpose(-1, -2)),
+            ("horizontal_flip", lambda t: t.flip(-1)),
+            ("vertical_flip", lambda t: t.flip(-2)),
+        ):
             if params[key].any():
                 mask = torch.as_tensor(params[key]).to(x.device, non_blocking=True)
-                out = torch.where(mask.view(n, 1, 1, 1), out.flip(dim), out)
+                out = torch.where(mask.view(n, 1, 1, 1), change(out), out)
     elif not np.allclose(
         matrices := policy.matrices(params, (height, width)),
         np.eye(3),

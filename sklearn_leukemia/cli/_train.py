@@ -41,7 +41,7 @@ SYNTHETIC_CLASSES = ("normal", "ALL", "AML")
 # import imblearn (a second of start-up); a test keeps them equal.
 CONTRAST_CHOICES = ("stretch", "clahe", "gamma")
 DENOISE_CHOICES = ("gaussian", "median", "bilateral", "nl_means")
-AUGMENT_CHOICES = ("flips", "orientation", "paper", "default")
+AUGMENT_CHOICES = ("flips", "dihedral", "orientation", "paper", "default")
 # More folders than this on one side of a binary task get a generic name.
 _MAX_NAMED_FOLDERS = 3
 
@@ -163,19 +163,20 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--augment", choices=(*AUGMENT_CHOICES, "none"), default=None,
         help="random changes of the training batches, never applied at "
-        "prediction: flips (the library's default), orientation (flips and "
-        "rotations), paper (also zoom, shift, shear), default (also brightness "
-        "and contrast) or none",
+        "prediction: flips, dihedral (flips and transposition: the eight "
+        "orientations of a square), orientation (flips and any rotation), paper "
+        "(also zoom, shift, shear), default (also brightness and contrast) or "
+        "none (default: the library's)",
     )
     group.add_argument(
         "--no-augment", dest="augment", action="store_const", const="none",
         help="same as --augment none",
     )
     group.add_argument(
-        "--tta", choices=("flips", "none"), default=None,
+        "--tta", choices=("flips", "dihedral", "none"), default=None,
         help="test-time flips: predict from the mean log-probabilities of each "
-        "image and its three mirror images (flips, the library's default) or "
-        "from the image alone (none)",
+        "image and its three mirror images (flips), of its eight orientations "
+        "(dihedral) or from the image alone (none) (default: the library's)",
     )
     group.add_argument(
         "--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",

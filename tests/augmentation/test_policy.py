@@ -105,6 +105,29 @@ def test_flips_have_probability_one_half_or_zero():
         assert 0.45 < params[key].mean() < 0.55
     params = AugmentationPolicy(horizontal_flip=False).sample(100, random_state=0)
     assert not params["horizontal_flip"].any()
+    # The transposition is off by default and otherwise has probability 1/2.
+    assert not AugmentationPolicy().sample(100, random_state=0)["transpose"].any()
+    params = AugmentationPolicy(transpose=True).sample(2000, random_state=0)
+    assert params["transpose"].dtype == bool
+    assert 0.45 < params["transpose"].mean() < 0.55
+
+
+def test_transpose_is_drawn_last_and_changes_no_other_draw():
+    before = AugmentationPolicy().sample(50, random_state=3)
+    after = AugmentationPolicy(transpose=True).sample(50, random_state=3)
+    for key in before:
+        if key != "transpose":
+            np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_dihedral_preset_draws_all_eight_orientations_evenly():
+    params = AugmentationPolicy.preset("dihedral").sample(8000, random_state=0)
+    code = (
+        params["transpose"] * 4 + params["vertical_flip"] * 2
+        + params["horizontal_flip"]
+    )
+    counts = np.bincount(code.astype(int), minlength=8)
+    assert counts.min() > 900 and counts.max() < 1100
 
 
 def test_sample_shapes_and_reproducibility():
@@ -189,6 +212,17 @@ def test_matrices_identity_flip_rotation_shift_conventions():
     flip = {**params, "vertical_flip": np.array([True])}
     np.testing.assert_allclose(apply(policy.matrices(flip, shape)[0], 2, 0), (2, 9))
 
+    # The transposition swaps x and y on a square image, and comes before
+    # the flips: (x, y) -> (y, x) -> (W - 1 - y, x).
+    swap = {**params, "transpose": np.array([True])}
+    np.testing.assert_allclose(apply(policy.matrices(swap, (9, 9))[0], 2, 7), (7, 2))
+    both = {**swap, "horizontal_flip": np.array([True])}
+    np.testing.assert_allclose(apply(policy.matrices(both, (9, 9))[0], 2, 7), (1, 2))
+    # On other shapes it is the mirror about the diagonal through the centre.
+    matrix = policy.matrices(swap, shape)[0]
+    np.testing.assert_allclose(apply(matrix, 7.5, 4.5), (7.5, 4.5))
+    np.testing.assert_allclose(apply(matrix, 8.5, 4.5), (7.5, 5.5))
+
     # 90 degrees counter-clockwise as displayed: a point right of the centre
     # goes above it.
     rotate = {**params, "rotation": np.array([90.0])}
@@ -248,7 +282,9 @@ def test_from_dict_rejects_unknown_keys_bad_values_and_non_dicts():
         AugmentationPolicy.from_dict([("zoom", 0.1)])
 
 
-@pytest.mark.parametrize("name", ["default", "paper", "orientation", "flips"])
+@pytest.mark.parametrize(
+    "name", ["default", "paper", "orientation", "flips", "dihedral"]
+)
 def test_presets_are_valid_new_policies(name):
     policy = AugmentationPolicy.preset(name)
     assert policy.validate() is policy
@@ -269,6 +305,9 @@ def test_preset_contents():
     assert not orientation.has_colour
     flips = AugmentationPolicy.preset("flips")
     assert flips.rotation is None and flips.horizontal_flip and flips.vertical_flip
+    assert not flips.transpose
+    dihedral = AugmentationPolicy.preset("dihedral")
+    assert dihedral.get_params() == flips.set_params(transpose=True).get_params()
 
 
 @pytest.mark.parametrize("name", ["rotate", "", None, 3])

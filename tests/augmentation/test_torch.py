@@ -275,6 +275,55 @@ def test_flips_alone_reorder_pixels_exactly():
     np.testing.assert_array_equal(twin, out.permute(0, 2, 3, 1).numpy())
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_dihedral_reorders_pixels_exactly(channels_last):
+    policy = AugmentationPolicy.preset("dihedral")
+    x = torch.rand(32, 3, 8, 8)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    params = policy.sample(32, random_state=0)
+    assert params["transpose"].any() and not params["transpose"].all()
+    out = augment_batch(x, policy, params=params, value_range=(0, 1))
+    for i in range(32):
+        expected = x[i]
+        if params["transpose"][i]:
+            expected = expected.transpose(-1, -2)
+        if params["horizontal_flip"][i]:
+            expected = expected.flip(-1)
+        if params["vertical_flip"][i]:
+            expected = expected.flip(-2)
+        torch.testing.assert_close(out[i], expected, rtol=0, atol=0)
+    assert out.is_contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    )
+    images = x.permute(0, 2, 3, 1).numpy()
+    twin = augment_images(images, policy, params=params, value_range=(0, 1))
+    np.testing.assert_array_equal(twin, out.permute(0, 2, 3, 1).numpy())
+    # The resampling path (a negligible rotation) gives the same pixels.
+    sampled = augment_batch(
+        x, policy, params=dict(params, rotation=np.full(32, 1e-9)), value_range=(0, 1)
+    )
+    torch.testing.assert_close(sampled, out, rtol=0, atol=1e-5)
+
+
+def test_transpose_of_non_square_images_is_resampled_like_numpy():
+    policy = AugmentationPolicy(**{**OFF, "transpose": True, "fill": "constant"})
+    x = torch.rand(6, 3, 6, 10, dtype=torch.float64)
+    params = policy.sample(6, random_state=0)
+    assert params["transpose"].any()
+    out = augment_batch(x, policy, params=params, value_range=(0, 1))
+    images = x.permute(0, 2, 3, 1).numpy()
+    twin = augment_images(images, policy, params=params, value_range=(0, 1))
+    np.testing.assert_allclose(out.permute(0, 2, 3, 1).numpy(), twin, atol=1e-10)
+    i = int(np.argmax(params["transpose"]))
+    # The centre 6x6 square is transposed; the columns outside it are filled.
+    np.testing.assert_allclose(
+        out[i, :, :, 2:8].numpy(), x[i, :, :, 2:8].transpose(-1, -2).numpy(),
+        atol=1e-12,
+    )
+    assert float(out[i, :, :, 0].abs().max()) == 0.0
+
+
 def test_flips_path_agrees_with_sampling_path():
     # A tiny rotation sends the batch through grid_sample; a zero one through
     # the flip shortcut; both give the same flipped pixels.
