@@ -146,7 +146,7 @@ class SECNNClassifier(NeuralNetClassifier):
         returns a :class:`torch.nn.Module` giving logits. Its keyword
         arguments are given with the ``module__`` prefix, e.g.
         ``module__width=16``, and can be tuned by a grid search.
-    max_epochs : int, default=60
+    max_epochs : int, default=150
         Number of passes over the training data.
     batch_size : int, default=32
         Images per batch, for training and prediction. Lower it if the
@@ -320,7 +320,7 @@ class SECNNClassifier(NeuralNetClassifier):
         self,
         *,
         architecture="secnn",
-        max_epochs=60,
+        max_epochs=150,
         batch_size=32,
         lr=3e-3,
         optimizer="adamw",
