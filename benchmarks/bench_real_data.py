@@ -90,6 +90,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only-full-fit", action="store_true", help="skip cross-validation"
     )
+    parser.add_argument(
+        "--also-predict",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a prediction-time classifier setting (e.g. tta=None) that each "
+        "fold's fitted model also predicts with, scored beside the defaults on "
+        "the same fits (repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.combine:
         payloads, payload = C.load_payloads(args.combine)
@@ -136,10 +145,30 @@ def main(argv=None) -> int:
                     random_state=args.random_state, **kwargs
                 )
 
-            cv = C.cross_validate(make_model, X, task["y"], splits)
+            also = {
+                f"{k}={v!r}": {f"classifier__{k}": v}
+                for k, v in map(C.parse_param, args.also_predict)
+            }
+            cv = C.cross_validate(
+                make_model, X, task["y"], splits, predict_variants=also
+            )
             report = C.score(
                 task, cv, n_bootstraps=args.n_bootstraps, random_state=args.random_state
             )
+            same_fits = {}
+            for label, variant_cv in cv["predict_variants"].items():
+                variant = C.score(
+                    task,
+                    variant_cv,
+                    n_bootstraps=args.n_bootstraps,
+                    random_state=args.random_state,
+                )
+                same_fits[label] = {
+                    "metrics": variant.to_dict()["metrics"],
+                    "predict_seconds_mean": C.fold_summary(variant_cv["folds"])[
+                        "predict_seconds_mean"
+                    ],
+                }
             results[name] = {
                 "description": task["description"],
                 "n_images": len(task["y"]),
@@ -148,10 +177,13 @@ def main(argv=None) -> int:
                 "report": report.to_dict(),
                 "report_markdown": report.to_markdown(),
                 "folds": cv["folds"],
+                "same_fits": same_fits,
                 **C.fold_summary(cv["folds"]),
             }
             print(report.to_text())
             print(_table_text({name: results[name]}))
+            if same_fits:
+                print(C.text_table(*_same_fit_rows({name: results[name]})))
 
     full = full_fit(args, kwargs) if (args.full_fit or args.only_full_fit) else None
 
@@ -176,6 +208,10 @@ def _write(payload: dict, args) -> int:
     if payload["tasks"]:
         print("\n== Summary ==")
         print(_table_text(payload["tasks"]))
+        tasks = payload["tasks"]
+        with_same_fits = {k: v for k, v in tasks.items() if v.get("same_fits")}
+        if with_same_fits:
+            print(C.text_table(*_same_fit_rows(with_same_fits)))
     C.write_outputs(payload, args, "real_data", _document)
     return 0
 
@@ -213,6 +249,37 @@ def _table_text(results: dict) -> str:
     return C.text_table(*_rows(results))
 
 
+SAME_FIT_METRICS = (
+    ("accuracy", "acc.", True),
+    ("recall", "sens.", True),
+    ("specificity", "spec.", True),
+    ("roc_auc", "AUC", False),
+)
+
+
+def _same_fit_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """The defaults and each ``--also-predict`` setting, on the same fits."""
+    header = ["Task", "Prediction setting"]
+    header += [label for _, label, _ in SAME_FIT_METRICS] + ["Predict s/fold"]
+    rows = []
+    for task, res in results.items():
+        settings = [("(defaults)", res["report"]["metrics"], res)]
+        settings += [(k, v["metrics"], v) for k, v in res.get("same_fits", {}).items()]
+        for label, metrics, source in settings:
+            row = [task, label]
+            for key, _, percent in SAME_FIT_METRICS:
+                m = metrics.get(key)
+                row.append(
+                    "n/a"
+                    if m is None
+                    else C.fmt_metric(m["value"], m["ci_low"], m["ci_high"], percent)
+                )
+            seconds = source.get("predict_seconds_mean")
+            row.append("n/a" if seconds is None else f"{seconds:.1f}")
+            rows.append(row)
+    return header, rows
+
+
 def _document(payload: dict, kind: str) -> str:
     env = payload["environment"]
     lines = []
@@ -239,6 +306,15 @@ def _document(payload: dict, kind: str) -> str:
             f"{first['epochs_run']} epochs."
         )
     header, rows = _rows(payload["tasks"]) if payload["tasks"] else ([], [])
+    with_same_fits = {
+        k: v for k, v in payload["tasks"].items() if v.get("same_fits")
+    }
+    same = _same_fit_rows(with_same_fits) if with_same_fits else None
+    same_line = (
+        "Prediction-time settings on the same fitted models (the defaults "
+        "and each ``--also-predict`` setting; paired, so their differences "
+        "are not training noise):"
+    )
     full = payload["full_fit"]
     full_line = None
     if full:
@@ -255,12 +331,16 @@ def _document(payload: dict, kind: str) -> str:
         lines += [f"- {line}" for line in intro]
         if rows:
             lines += ["", C.grid_rst(header, rows)]
+        if same:
+            lines += ["", same_line, "", C.grid_rst(*same)]
         if full_line:
             lines += ["", full_line]
     else:
         lines += ["# Real-data benchmark", ""] + [f"- {line}" for line in intro]
         if rows:
             lines += ["", C.markdown_table(header, rows)]
+        if same:
+            lines += ["", same_line, "", C.markdown_table(*same)]
         if full_line:
             lines += ["", full_line]
         for name, res in payload["tasks"].items():
