@@ -20,6 +20,10 @@ fold. ``--full-fit`` also times one fit of the pipeline on all the
 all-taleqani files, from file paths, in a forked child (the issue's goal:
 at most 10 minutes on 2 CPU cores, peak memory under 3 GB).
 
+``--also-predict tta=None`` (repeatable) also scores each fold's fitted
+model with a prediction-time setting, paired with the defaults on the same
+fits: what the test-time flips buy costs no extra training.
+
 Quick runs: ``--folds 3 --max-per-class 100 --epochs 5 --image-size 64``;
 every override is printed and written with the results. Run from the
 repository root::

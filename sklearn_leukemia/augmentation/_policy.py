@@ -159,9 +159,8 @@ class AugmentationPolicy(BaseEstimator):
     Notes
     -----
     Each image gets, in this order: transposition, flips, zoom, shear,
-    rotation (all about
-    the image centre ``((W - 1) / 2, (H - 1) / 2)`` in pixel coordinates),
-    then the shift, then the colour change
+    rotation (all about the image centre ``((W - 1) / 2, (H - 1) / 2)`` in
+    pixel coordinates), then the shift, then the colour change
     ``x' = (x - mean) * contrast + mean + brightness * (hi - lo)`` clipped to
     the value range ``[lo, hi]``. Geometry is interpolated bilinearly.
 
