@@ -103,9 +103,9 @@ def _check_positive_float(value, name: str, *, allow_zero: bool = False) -> None
 
 
 def _tta_views(x: torch.Tensor, tta):
-    """Return the test-time views of a batch ``(N, C, H, W)``, 1 for none."""
+    """Return the test-time views of a batch ``(N, C, H, W)``, or None."""
     if tta is None:
-        return 1
+        return None
     views = [x, x.flip(-1), x.flip(-2), x.flip((-2, -1))]
     if tta == "dihedral":
         height, width = x.shape[-2:]
@@ -1004,14 +1004,14 @@ class SECNNClassifier(NeuralNetClassifier):
         """
         x = self._prepare_batch(x)
         amp = self._amp()
-        views = 1 if self.module_.training else _tta_views(x, self.tta)
-        if views != 1:
+        views = None if self.module_.training else _tta_views(x, self.tta)
+        if views is not None:
             n, x = x.shape[0], torch.cat(views)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
         with amp.autocast() if amp.enabled else nullcontext():
             out = self.module_(x, **fit_params)
-        if views == 1:
+        if views is None:
             return out
         log_proba = torch.log_softmax(out.float(), dim=1)
         return log_proba.view(len(views), n, *log_proba.shape[1:]).mean(dim=0)
