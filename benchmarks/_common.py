@@ -280,8 +280,9 @@ def _fit_fold(fold: int) -> dict:
     predict_seconds = time.perf_counter() - start
     # Prediction-time settings compared on the very same fitted model.
     also = {}
+    current = model.get_params() if state.get("predict_variants") else {}
     for name, params in state.get("predict_variants", {}).items():
-        original = {k: model.get_params()[k] for k in params}
+        original = {k: current[k] for k in params}
         model.set_params(**params)
         start = time.perf_counter()
         also[name] = {
