@@ -331,22 +331,17 @@ def _document(payload: dict, kind: str) -> str:
             f"{full['peak_rss_mb']:.0f} MiB (goal: at most 10 min on 2 CPU "
             "cores, under 3 GB)."
         )
-    if kind == "rst":
-        lines += [f"- {line}" for line in intro]
-        if rows:
-            lines += ["", C.grid_rst(header, rows)]
-        if same:
-            lines += ["", same_line, "", C.grid_rst(*same)]
-        if full_line:
-            lines += ["", full_line]
-    else:
-        lines += ["# Real-data benchmark", ""] + [f"- {line}" for line in intro]
-        if rows:
-            lines += ["", C.markdown_table(header, rows)]
-        if same:
-            lines += ["", same_line, "", C.markdown_table(*same)]
-        if full_line:
-            lines += ["", full_line]
+    table = C.grid_rst if kind == "rst" else C.markdown_table
+    if kind != "rst":
+        lines += ["# Real-data benchmark", ""]
+    lines += [f"- {line}" for line in intro]
+    if rows:
+        lines += ["", table(header, rows)]
+    if same:
+        lines += ["", same_line, "", table(*same)]
+    if full_line:
+        lines += ["", full_line]
+    if kind != "rst":
         for name, res in payload["tasks"].items():
             lines += ["", f"## {name}", "", res["report_markdown"]]
     return "\n".join(lines)
