@@ -327,6 +327,7 @@ def test_get_params_clone_set_params():
         "lr_schedule",
         "class_weight",
         "augmentation",
+        "mixup",
         "early_stopping",
         "validation_fraction",
         "monitor",
@@ -549,6 +550,54 @@ def test_tta_in_channels_last_and_mixed_precision():
         np.testing.assert_allclose(
             clf.predict_proba(np.ascontiguousarray(X[:, ::-1, ::-1])), proba, atol=2e-2
         )
+
+
+def test_mixup_blends_training_batches_and_their_losses(monkeypatch):
+    X, y = make_images(n=16)
+    seen = {"clean": [], "blended": [], "losses": []}
+    prepare, infer = SECNNClassifier._prepare_batch, SECNNClassifier.infer
+    train_step_single = SECNNClassifier.train_step_single
+
+    def spy_prepare(self, x):
+        out = prepare(self, x)
+        seen["clean"].append(out.detach().clone())
+        return out
+
+    def spy_infer(self, x, **fit_params):
+        out = infer(self, x, **fit_params)
+        seen["blended"].append((x.detach().clone(), out.detach().clone()))
+        return out
+
+    def spy_step(self, batch, **fit_params):
+        step = train_step_single(self, batch, **fit_params)
+        seen["losses"].append((batch[1].clone(), step["loss"].item()))
+        return step
+
+    monkeypatch.setattr(SECNNClassifier, "_prepare_batch", spy_prepare)
+    monkeypatch.setattr(SECNNClassifier, "infer", spy_infer)
+    monkeypatch.setattr(SECNNClassifier, "train_step_single", spy_step)
+    perm = torch.arange(15, -1, -1)
+    monkeypatch.setattr(SECNNClassifier, "_mixup", lambda self, x: (0.3, perm))
+    params = {**FAST, "max_epochs": 1, "batch_size": 16}
+    SECNNClassifier(**params, mixup=0.4).fit(X, y)
+
+    # The first prepared batch is the training batch (infer prepares again).
+    clean, (blended, logits) = seen["clean"][0], seen["blended"][0]
+    torch.testing.assert_close(blended, 0.3 * clean + 0.7 * clean[perm])
+    assert blended.is_contiguous(memory_format=torch.channels_last)
+    ((y_batch, loss),) = seen["losses"]
+    ce = torch.nn.functional.cross_entropy
+    expected = 0.3 * ce(logits, y_batch) + 0.7 * ce(logits, y_batch[perm])
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_mixup_is_seeded_and_changes_training():
+    X, y = make_images()
+    a = SECNNClassifier(**FAST, mixup=0.4).fit(X, y).predict_proba(X)
+    b = SECNNClassifier(**FAST, mixup=0.4).fit(X, y).predict_proba(X)
+    plain = SECNNClassifier(**FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, plain)
 
 
 def test_augmentation_value_range_of_float_images(monkeypatch):
@@ -908,6 +957,9 @@ def test_tags():
         ({"architecture": 3}, "architecture=3"),
         ({"tta": "rot90"}, "tta=.rot90. is not supported"),
         ({"tta": True}, "tta=True is not supported"),
+        ({"mixup": -0.2}, "mixup=-0.2 is not supported"),
+        ({"mixup": "yes"}, "mixup='yes' is not supported"),
+        ({"mixup": True}, "mixup=True is not supported"),
     ],
 )
 def test_invalid_parameters(params, match):
