@@ -16,6 +16,9 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
 - ``no_class_weight``: ``class_weight=None``;
 - ``size_96``, ``size_128``, ``size_224``: ``image_size``;
 - ``epochs_60``: ``max_epochs=60``;
+- ``mixup``, ``no_mixup``: ``mixup=0.2`` or ``0`` (mixup of the training
+  batches);
+- ``label_smoothing``: ``criterion__label_smoothing=0.1``;
 - ``no_tta``, ``tta_flips``, ``tta_dihedral``: ``tta=None``, ``"flips"`` or
   ``"dihedral"``. The test-time flips only act at prediction, so these are
   not trained again: the fitted models of ``default`` also predict with each
@@ -62,6 +65,9 @@ VARIANTS = {
     "size_128": {"image_size": 128},
     "size_224": {"image_size": 224},
     "epochs_60": {"max_epochs": 60},
+    "mixup": {"mixup": 0.2},
+    "no_mixup": {"mixup": 0.0},
+    "label_smoothing": {"criterion__label_smoothing": 0.1},
     "no_tta": {"tta": None},
     "tta_flips": {"tta": "flips"},
     "tta_dihedral": {"tta": "dihedral"},

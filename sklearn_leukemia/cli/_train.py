@@ -70,14 +70,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive_float(text: str, *, allow_zero: bool = False) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    return _positive_float(text, allow_zero=True)
 
 
 def _n_jobs(text: str) -> int:
@@ -171,6 +176,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-augment", dest="augment", action="store_const", const="none",
         help="same as --augment none",
+    )
+    group.add_argument(
+        "--mixup", type=_non_negative_float, default=None, metavar="ALPHA",
+        help="mixup of the training batches: blend pairs of images, and their "
+        "losses, with a Beta(ALPHA, ALPHA) weight; 0 switches it off "
+        "(default: the library's)",
     )
     group.add_argument(
         "--tta", choices=("flips", "dihedral", "none"), default=None,
@@ -360,6 +371,7 @@ def model_params(args) -> dict:
         "augment": False if args.augment == "none" else args.augment,
         "early_stopping": args.early_stopping,
         "module__width": args.width,
+        "mixup": args.mixup,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     if args.tta is not None:
@@ -402,7 +414,7 @@ def pipeline_settings(pipeline) -> dict:
         **{k: v for k, v in params.items() if k.startswith("module__")},
     }
     for name in ("max_epochs", "batch_size", "lr", "optimizer", "lr_schedule",
-                 "class_weight", "tta", "early_stopping", "device",
+                 "class_weight", "mixup", "tta", "early_stopping", "device",
                  "random_state"):
         settings[name] = params[name]
     settings["n_jobs"] = steps["read"].n_jobs

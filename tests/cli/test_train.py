@@ -42,7 +42,7 @@ def test_model_params_defaults_depend_on_the_data():
     assert "module__width" not in synthetic and "early_stopping" not in synthetic
     # On a folder, every option left out is the library's default.
     for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
-                 "module__width", "early_stopping", "tta"):
+                 "module__width", "early_stopping", "tta", "mixup"):
         assert name not in folder
 
 
@@ -54,7 +54,7 @@ def test_folder_pipeline_is_the_library_default():
     for name in ("read__image_size", "classifier__max_epochs", "classifier__lr",
                  "classifier__batch_size", "classifier__class_weight",
                  "classifier__augmentation", "classifier__module__width",
-                 "classifier__tta"):
+                 "classifier__tta", "classifier__mixup"):
         assert repr(built.get(name)) == repr(default.get(name)), name
 
 
@@ -65,6 +65,23 @@ def test_folder_pipeline_is_the_library_default():
 )
 def test_augment_option(argv, expected):
     assert model_params(_parse(["somewhere", *argv]))["augment"] == expected
+
+
+@pytest.mark.parametrize(("argv", "expected"), [(["--mixup", "0.4"], 0.4),
+                                               (["--mixup", "0"], 0.0)])
+def test_mixup_option(argv, expected):
+    from sklearn_leukemia.cli._train import pipeline_settings
+
+    pipe = build_pipeline(_parse(["somewhere", *argv]))
+    assert pipe.named_steps["classifier"].mixup == expected
+    assert pipeline_settings(pipe)["mixup"] == expected
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan", "lots"])
+def test_mixup_option_rejects_bad_values(value, capsys):
+    with pytest.raises(SystemExit):
+        _parse(["somewhere", "--mixup", value])
+    assert "--mixup" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "expected"), [([], "flips"),
