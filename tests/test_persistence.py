@@ -90,6 +90,22 @@ def test_file_without_tta_predicts_from_the_image_alone(
     np.testing.assert_array_equal(old.predict_proba(X), plain.predict_proba(X))
 
 
+def test_mixup_round_trips_and_old_files_load_without_it(
+    fitted_pipeline, tmp_path
+):
+    # On a loaded copy: the module's fixture stays as it is.
+    copy = load_model(save_model(fitted_pipeline, tmp_path / "copy.slk"))
+    path = save_model(copy.set_params(classifier__mixup=0.3), tmp_path / "m.slk")
+    assert load_model(path).named_steps["classifier"].mixup == 0.3
+
+    def edit(header):
+        del header["model"]["steps"][-1][1]["params"]["mixup"]
+
+    # Files written before the mixup parameter existed load without mixup.
+    _rewrite_header(path, edit)
+    assert load_model(path).named_steps["classifier"].mixup == 0.0
+
+
 def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):
     X, y = smears
     loaded = load_model(save_model(fitted_pipeline, tmp_path / "m.slk"))
