@@ -1070,8 +1070,8 @@ class SECNNClassifier(NeuralNetClassifier):
         # torch's Beta distribution takes no generator: numpy draws lam.
         rng = run.get("mixup_rng") or np.random.default_rng()
         lam = float(rng.beta(self.mixup, self.mixup))
-        perm = torch.randperm(x.shape[0], generator=run.get("mixup_generator"))
-        return lam, perm.to(x.device)
+        # On the CPU, where the labels are; the images index with a copy.
+        return lam, torch.randperm(x.shape[0], generator=run.get("mixup_generator"))
 
     def train_step_single(self, batch, **fit_params):
         """Forward and backward pass on one training batch.
@@ -1101,12 +1101,12 @@ class SECNNClassifier(NeuralNetClassifier):
         if mix is not None:
             lam, perm = mix
             # In place on the scaled copy, which keeps the memory format.
-            Xi = Xi.mul(lam).add_(Xi[perm], alpha=1.0 - lam)
+            Xi = Xi.mul(lam).add_(Xi[perm.to(Xi.device)], alpha=1.0 - lam)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         if mix is not None:
-            yi_perm = torch.as_tensor(yi)[perm.cpu()]
-            other = self.get_loss(y_pred, yi_perm, X=Xi, training=True)
+            y_other = torch.as_tensor(yi)[perm]
+            other = self.get_loss(y_pred, y_other, X=Xi, training=True)
             loss = lam * loss + (1.0 - lam) * other
         scaler = (self._run_state() or {}).get("scaler")
         (scaler.scale(loss) if scaler is not None else loss).backward()
