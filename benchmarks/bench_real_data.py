@@ -212,10 +212,9 @@ def _write(payload: dict, args) -> int:
     if payload["tasks"]:
         print("\n== Summary ==")
         print(_table_text(payload["tasks"]))
-        tasks = payload["tasks"]
-        with_same_fits = {k: v for k, v in tasks.items() if v.get("same_fits")}
-        if with_same_fits:
-            print(C.text_table(*_same_fit_rows(with_same_fits)))
+        same = _same_fit_rows(payload["tasks"])
+        if same:
+            print(C.text_table(*same))
     C.write_outputs(payload, args, "real_data", _document)
     return 0
 
@@ -261,14 +260,20 @@ SAME_FIT_METRICS = (
 )
 
 
-def _same_fit_rows(results: dict) -> tuple[list[str], list[list[str]]]:
-    """The defaults and each ``--also-predict`` setting, on the same fits."""
+def _same_fit_rows(results: dict) -> tuple[list[str], list[list[str]]] | None:
+    """The defaults and each ``--also-predict`` setting, on the same fits.
+
+    Tasks run without ``--also-predict`` are left out; None when none was.
+    """
+    results = {k: v for k, v in results.items() if v.get("same_fits")}
+    if not results:
+        return None
     header = ["Task", "Prediction setting"]
     header += [label for _, label, _ in SAME_FIT_METRICS] + ["Predict s/fold"]
     rows = []
     for task, res in results.items():
         settings = [("(defaults)", res["report"]["metrics"], res)]
-        settings += [(k, v["metrics"], v) for k, v in res.get("same_fits", {}).items()]
+        settings += [(k, v["metrics"], v) for k, v in res["same_fits"].items()]
         for label, metrics, source in settings:
             row = [task, label]
             for key, _, percent in SAME_FIT_METRICS:
@@ -310,10 +315,7 @@ def _document(payload: dict, kind: str) -> str:
             f"{first['epochs_run']} epochs."
         )
     header, rows = _rows(payload["tasks"]) if payload["tasks"] else ([], [])
-    with_same_fits = {
-        k: v for k, v in payload["tasks"].items() if v.get("same_fits")
-    }
-    same = _same_fit_rows(with_same_fits) if with_same_fits else None
+    same = _same_fit_rows(payload["tasks"])
     same_line = (
         "Prediction-time settings on the same fitted models (the defaults "
         "and each ``--also-predict`` setting; paired, so their differences "
