@@ -1,7 +1,8 @@
 """Torch plumbing of the classifier.
 
 Device resolution, thread control, seeding and mixed precision; the dataset
-that serves channel-last images as NCHW batches; the learning-rate schedules.
+that serves channel-last images as NCHW batches; the learning-rate schedules
+and the moving average of the weights.
 Kept apart from :mod:`sklearn_leukemia.classifier` so that each rule can be
 tested on its own and reused by the command line and the benchmarks.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import joblib
 import numpy as np
 import torch
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import Callback, LRScheduler
 from torch.utils.data._utils.collate import default_collate
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ImageBatchDataset",
     "ScheduledLR",
     "WarmupCosine",
+    "WeightAverage",
     "amp_config",
     "batch_to_tensor",
     "collate_batches",
@@ -511,4 +513,76 @@ class ScheduledLR(LRScheduler):
 
     def on_train_end(self, net, **kwargs):
         """Drop the torch scheduler, which references the optimizer."""
+        self.drop_state()
+
+    def drop_state(self) -> None:
+        """Forget the torch scheduler (also after a failed fit)."""
         self.lr_scheduler_ = None
+
+
+class WeightAverage(Callback):
+    """Exponential moving average of the network's weights, used at the end.
+
+    After each training batch the average ``a`` of every floating-point
+    parameter and buffer (batch-norm statistics included) moves toward the
+    current value ``w``: ``a = d * a + (1 - d) * w``, with ``d = min(decay,
+    (1 + t) / (10 + t))`` at the ``t``-th update, so that short trainings are
+    not dominated by the initial weights. At the end of training the
+    network's weights are replaced by their average; integer buffers (batch
+    counters) keep their current values. The average starts from the weights
+    at the beginning of each ``fit`` or ``partial_fit`` call, lives on the
+    network's device, and is dropped at the end of training, so that it is
+    never pickled.
+
+    Parameters
+    ----------
+    decay : float, default=0.999
+        Weight of the past in ``[0, 1)``; the average spans about ``1 / (1 -
+        decay)`` optimizer steps.
+    """
+
+    def __init__(self, decay=0.999):
+        self.decay = decay
+
+    def decay_at(self, t: int) -> float:
+        """Return the decay of the ``t``-th update (0-based)."""
+        return min(float(self.decay), (1.0 + t) / (10.0 + t))
+
+    def initialize(self):
+        """Start without an average."""
+        self.drop_state()
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        """Start the average at the current weights."""
+        current = [
+            tensor for tensor in net.module_.state_dict().values()
+            if tensor.is_floating_point()
+        ]
+        # The state dict's tensors share storage with the network's, so they
+        # follow the optimizer's in-place updates.
+        self.current_ = current
+        self.average_ = [tensor.detach().clone() for tensor in current]
+        self.n_updates_ = 0
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Move the average toward the weights after a training batch."""
+        if not training or self.average_ is None:
+            return
+        weight = 1.0 - self.decay_at(self.n_updates_)
+        with torch.no_grad():
+            torch._foreach_lerp_(self.average_, self.current_, weight)
+        self.n_updates_ += 1
+
+    def on_train_end(self, net, **kwargs):
+        """Give the network the averaged weights, then drop the average."""
+        if self.average_ is not None:
+            with torch.no_grad():
+                for tensor, average in zip(self.current_, self.average_):
+                    tensor.copy_(average)
+        self.drop_state()
+
+    def drop_state(self) -> None:
+        """Forget the average and the references to the network's tensors."""
+        self.current_ = None
+        self.average_ = None

@@ -42,6 +42,7 @@ from sklearn_leukemia._torch_utils import (
     SCHEDULES,
     ImageBatchDataset,
     ScheduledLR,
+    WeightAverage,
     amp_config,
     collate_batches,
     resolve_device,
@@ -183,6 +184,18 @@ class SECNNClassifier(NeuralNetClassifier):
         blend more (0.2 to 0.4 are usual); 0 switches it off. It acts after
         ``augmentation``, on training batches only, and is seeded by
         ``random_state``.
+    ema : float, default=0.0
+        Decay of an exponential moving average of the weights (and the
+        batch-norm statistics), updated after every training batch; at the
+        end of training the network takes the averaged weights, which are
+        what ``predict`` uses and what is saved. The average spans about ``1 /
+        (1 - ema)`` optimizer steps (0.999: about 1,000 steps; an epoch is
+        ``ceil(n_samples / batch_size)`` steps). The ``t``-th update uses the
+        decay ``min(ema, (1 + t) / (10 + t))``, so that short trainings are
+        not dominated by the initial weights. Integer buffers keep their
+        values; 0 switches it off.
+        Per-epoch validation scores are those of the current weights, not of
+        the average, so it cannot be combined with ``early_stopping``.
     tta : {"flips", "dihedral"} or None, default=None
         Test-time flips: ``"flips"`` makes the prediction of an image the
         average of the network's log-probabilities for the image, its
@@ -249,8 +262,8 @@ class SECNNClassifier(NeuralNetClassifier):
     callbacks : list or None, default=None
         Additional skorch callbacks. The built-in ones are ``"epoch_timer"``,
         ``"train_loss"``, ``"valid_loss"``, ``"valid_acc"``,
-        ``"lr_scheduler"``, ``"early_stopping"``, ``"progress_bar"`` and
-        ``"print_log"``; set their parameters with
+        ``"lr_scheduler"``, ``"ema"``, ``"early_stopping"``,
+        ``"progress_bar"`` and ``"print_log"``; set their parameters with
         ``callbacks__<name>__<param>``.
     iterator_train, iterator_valid : DataLoader class, default=DataLoader
         Arguments with the ``iterator_train__`` / ``iterator_valid__``
@@ -337,6 +350,7 @@ class SECNNClassifier(NeuralNetClassifier):
         class_weight=None,
         augmentation=None,
         mixup=0.0,
+        ema=0.0,
         tta=None,
         early_stopping=False,
         validation_fraction=0.1,
@@ -395,6 +409,7 @@ class SECNNClassifier(NeuralNetClassifier):
             class_weight=class_weight,
             augmentation=augmentation,
             mixup=mixup,
+            ema=ema,
             tta=tta,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
@@ -480,6 +495,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "class_weight",
             "augmentation",
             "mixup",
+            "ema",
             "tta",
             "early_stopping",
             "validation_fraction",
@@ -539,6 +555,12 @@ class SECNNClassifier(NeuralNetClassifier):
             check_scalar_in(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
         self._check_tta()
         _check_positive_float(self.mixup, "mixup", allow_zero=True)
+        _check_positive_float(self.ema, "ema", allow_zero=True)
+        if self.ema >= 1:
+            raise ValueError(
+                f"ema={self.ema!r} is not supported; expected a decay in [0, 1), "
+                "e.g. 0.999, or 0 to switch the weight average off."
+            )
         cw = self.class_weight
         if not (
             cw is None
@@ -568,6 +590,13 @@ class SECNNClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"early_stopping={es!r} is not supported; expected False or a "
                 "patience in epochs (an int >= 1)."
+            )
+        if self.ema and self._patience():
+            raise ValueError(
+                f"ema={self.ema!r} cannot be combined with early_stopping={es!r}: "
+                "early stopping keeps the weights of the best epoch, judged "
+                "without the average. Use one of them (ema=0 or "
+                "early_stopping=False)."
             )
         vf = self.validation_fraction
         if not (
@@ -739,9 +768,11 @@ class SECNNClassifier(NeuralNetClassifier):
             finally:
                 del states[id(self)]
                 if training:
+                    # Callbacks that hold on to the optimizer or the
+                    # network's tensors let go, also after a failed fit.
                     for _, callback in getattr(self, "callbacks_", []):
-                        if isinstance(callback, ScheduledLR):
-                            callback.lr_scheduler_ = None
+                        if isinstance(callback, (ScheduledLR, WeightAverage)):
+                            callback.drop_state()
 
     def _oom_message(self, exc, training: bool) -> str:
         where = "training" if training else "predicting"
@@ -864,6 +895,8 @@ class SECNNClassifier(NeuralNetClassifier):
         ]
         if self.lr_schedule in SCHEDULES:
             callbacks.append(("lr_scheduler", ScheduledLR(self.lr_schedule)))
+        if self.ema:
+            callbacks.append(("ema", WeightAverage(self.ema)))
         if self._patience():
             callbacks.append(
                 (

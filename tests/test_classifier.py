@@ -328,6 +328,7 @@ def test_get_params_clone_set_params():
         "class_weight",
         "augmentation",
         "mixup",
+        "ema",
         "early_stopping",
         "validation_fraction",
         "monitor",
@@ -598,6 +599,75 @@ def test_mixup_is_seeded_and_changes_training():
     plain = SECNNClassifier(**FAST).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, plain)
+
+
+class _RecordWeights(Callback):
+    """Record the network's state at the start and after each training batch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.states = [_state(net)]
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.states.append(_state(net))
+
+
+def _state(net):
+    return {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+
+
+def test_ema_gives_the_network_the_moving_average_of_its_weights():
+    X, y = make_images()
+    record = _RecordWeights()
+    params = {**FAST, "max_epochs": 3, "lr": 0.01}
+    clf = SECNNClassifier(**params, ema=0.9, callbacks=[("record", record)])
+    clf.fit(X, y)
+    states = record.states  # the user's callback runs after "ema"
+    assert len(states) == 1 + 3 * 3  # 24 images in batches of 8, 3 epochs
+    average = {k: v.clone() for k, v in states[0].items()}
+    for t, state in enumerate(states[1:]):
+        decay = min(0.9, (1 + t) / (10 + t))
+        for name, value in state.items():
+            if value.is_floating_point():
+                average[name] = decay * average[name] + (1 - decay) * value
+    final = clf.module_.state_dict()
+    for name, value in final.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, average[name], rtol=1e-5, atol=1e-6)
+        else:  # the batch-norm counters are the current ones
+            torch.testing.assert_close(value, states[-1][name])
+    assert any(
+        not torch.allclose(final[name], states[-1][name])
+        for name in final if final[name].is_floating_point()
+    )
+    # Training itself is unchanged: the last weights before averaging are
+    # those of a fit without it, and predictions use the average.
+    plain = SECNNClassifier(**params).fit(X, y)
+    for name, value in plain.module_.state_dict().items():
+        torch.testing.assert_close(states[-1][name], value)
+    assert not np.allclose(clf.predict_proba(X), plain.predict_proba(X))
+    callback = dict(clf.callbacks_)["ema"]
+    assert callback.average_ is None and callback.current_ is None  # not pickled
+
+
+def test_ema_warm_start_and_partial_fit_average_each_call():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, ema=0.99).fit(X, y)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.partial_fit(X, y)
+    after = clf.module_.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert dict(clf.callbacks_)["ema"].average_ is None
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_ema_average_is_dropped_after_a_failed_fit():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, ema=0.9, lr=1e10, lr_schedule=None, optimizer="sgd")
+    with pytest.raises(FloatingPointError):
+        clf.fit(X, y)
+    callback = dict(clf.callbacks_)["ema"]
+    assert callback.average_ is None and callback.current_ is None
 
 
 def test_augmentation_value_range_of_float_images(monkeypatch):
@@ -960,6 +1030,10 @@ def test_tags():
         ({"mixup": -0.2}, "mixup=-0.2 is not supported"),
         ({"mixup": "yes"}, "mixup='yes' is not supported"),
         ({"mixup": True}, "mixup=True is not supported"),
+        ({"ema": 1.0}, r"ema=1.0 is not supported; expected a decay in \[0, 1\)"),
+        ({"ema": -0.5}, "ema=-0.5 is not supported"),
+        ({"ema": "0.9"}, "ema='0.9' is not supported"),
+        ({"ema": 0.99, "early_stopping": 3}, "ema=0.99 cannot be combined with"),
     ],
 )
 def test_invalid_parameters(params, match):

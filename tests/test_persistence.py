@@ -106,6 +106,19 @@ def test_mixup_round_trips_and_old_files_load_without_it(
     assert load_model(path).named_steps["classifier"].mixup == 0.0
 
 
+def test_ema_round_trips_and_old_files_load_without_it(fitted_pipeline, tmp_path):
+    copy = load_model(save_model(fitted_pipeline, tmp_path / "copy.slk"))
+    path = save_model(copy.set_params(classifier__ema=0.999), tmp_path / "m.slk")
+    assert load_model(path).named_steps["classifier"].ema == 0.999
+
+    def edit(header):
+        del header["model"]["steps"][-1][1]["params"]["ema"]
+
+    # Files written before the ema parameter existed load without it.
+    _rewrite_header(path, edit)
+    assert load_model(path).named_steps["classifier"].ema == 0.0
+
+
 def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):
     X, y = smears
     loaded = load_model(save_model(fitted_pipeline, tmp_path / "m.slk"))
