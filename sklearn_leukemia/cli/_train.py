@@ -85,6 +85,15 @@ def _non_negative_float(text: str) -> float:
     return _positive_float(text, allow_zero=True)
 
 
+def _decay(text: str) -> float:
+    value = _positive_float(text, allow_zero=True)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a decay in [0, 1) such as 0.999, got {text}"
+        )
+    return value
+
+
 def _n_jobs(text: str) -> int:
     try:
         value = int(text)
@@ -182,6 +191,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="mixup of the training batches: blend pairs of images, and their "
         "losses, with a Beta(ALPHA, ALPHA) weight; 0 switches it off "
         "(default: the library's)",
+    )
+    group.add_argument(
+        "--ema", type=_decay, default=None, metavar="DECAY",
+        help="keep an exponential moving average of the weights with this "
+        "decay (e.g. 0.999, about 1,000 steps) and predict with it; 0 switches "
+        "it off (default: the library's)",
     )
     group.add_argument(
         "--tta", choices=("flips", "dihedral", "none"), default=None,
@@ -372,6 +387,7 @@ def model_params(args) -> dict:
         "early_stopping": args.early_stopping,
         "module__width": args.width,
         "mixup": args.mixup,
+        "ema": args.ema,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     if args.tta is not None:
@@ -414,7 +430,7 @@ def pipeline_settings(pipeline) -> dict:
         **{k: v for k, v in params.items() if k.startswith("module__")},
     }
     for name in ("max_epochs", "batch_size", "lr", "optimizer", "lr_schedule",
-                 "class_weight", "mixup", "tta", "early_stopping", "device",
+                 "class_weight", "mixup", "ema", "tta", "early_stopping", "device",
                  "random_state"):
         settings[name] = params[name]
     settings["n_jobs"] = steps["read"].n_jobs

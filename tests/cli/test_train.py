@@ -42,7 +42,7 @@ def test_model_params_defaults_depend_on_the_data():
     assert "module__width" not in synthetic and "early_stopping" not in synthetic
     # On a folder, every option left out is the library's default.
     for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
-                 "module__width", "early_stopping", "tta", "mixup"):
+                 "module__width", "early_stopping", "tta", "mixup", "ema"):
         assert name not in folder
 
 
@@ -54,7 +54,7 @@ def test_folder_pipeline_is_the_library_default():
     for name in ("read__image_size", "classifier__max_epochs", "classifier__lr",
                  "classifier__batch_size", "classifier__class_weight",
                  "classifier__augmentation", "classifier__module__width",
-                 "classifier__tta", "classifier__mixup"):
+                 "classifier__tta", "classifier__mixup", "classifier__ema"):
         assert repr(built.get(name)) == repr(default.get(name)), name
 
 
@@ -67,21 +67,28 @@ def test_augment_option(argv, expected):
     assert model_params(_parse(["somewhere", *argv]))["augment"] == expected
 
 
-@pytest.mark.parametrize(("argv", "expected"), [(["--mixup", "0.4"], 0.4),
-                                               (["--mixup", "0"], 0.0)])
-def test_mixup_option(argv, expected):
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [("mixup", "0.4", 0.4), ("mixup", "0", 0.0), ("ema", "0.999", 0.999),
+     ("ema", "0", 0.0)],
+)
+def test_float_training_options(name, value, expected):
     from sklearn_leukemia.cli._train import pipeline_settings
 
-    pipe = build_pipeline(_parse(["somewhere", *argv]))
-    assert pipe.named_steps["classifier"].mixup == expected
-    assert pipeline_settings(pipe)["mixup"] == expected
+    pipe = build_pipeline(_parse(["somewhere", f"--{name}", value]))
+    assert getattr(pipe.named_steps["classifier"], name) == expected
+    assert pipeline_settings(pipe)[name] == expected
 
 
-@pytest.mark.parametrize("value", ["-0.1", "nan", "lots"])
-def test_mixup_option_rejects_bad_values(value, capsys):
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("mixup", "-0.1"), ("mixup", "nan"), ("mixup", "lots"), ("ema", "1"),
+     ("ema", "1.5"), ("ema", "-0.1"), ("ema", "inf")],
+)
+def test_float_training_options_reject_bad_values(name, value, capsys):
     with pytest.raises(SystemExit):
-        _parse(["somewhere", "--mixup", value])
-    assert "--mixup" in capsys.readouterr().err
+        _parse(["somewhere", f"--{name}", value])
+    assert f"--{name}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "expected"), [([], "flips"),
