@@ -19,6 +19,8 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
 - ``mixup``, ``no_mixup``: ``mixup=0.2`` or ``0`` (mixup of the training
   batches);
 - ``label_smoothing``: ``criterion__label_smoothing=0.1``;
+- ``ema``: ``ema=0.999`` (predict with the moving average of the weights;
+  the training itself is the same as ``default``'s);
 - ``no_tta``, ``tta_flips``, ``tta_dihedral``: ``tta=None``, ``"flips"`` or
   ``"dihedral"``. The test-time flips only act at prediction, so these are
   not trained again: the fitted models of ``default`` also predict with each
@@ -68,6 +70,7 @@ VARIANTS = {
     "mixup": {"mixup": 0.2},
     "no_mixup": {"mixup": 0.0},
     "label_smoothing": {"criterion__label_smoothing": 0.1},
+    "ema": {"ema": 0.999},
     "no_tta": {"tta": None},
     "tta_flips": {"tta": "flips"},
     "tta_dihedral": {"tta": "dihedral"},
