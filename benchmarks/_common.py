@@ -4,13 +4,14 @@ Data loading per task, the cross-validation loop that collects out-of-fold
 predictions and probabilities with the fit seconds and the peak memory of
 every fold (each fold runs in a fresh forked child process), the pipeline
 "defaults" under test, environment information, and the text, JSON,
-Markdown and reST writers.
+Markdown and reST writers, and the per-image predictions CSV.
 """
 
 from __future__ import annotations
 
 import ast
 import concurrent.futures
+import csv
 import datetime as _dt
 import json
 import multiprocessing
@@ -131,6 +132,15 @@ def add_common_arguments(parser) -> None:
         "settings (e.g. tasks run in parallel processes) and write the tables",
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="also write every image's out-of-fold prediction (task, setting, "
+        "file relative to the data folder, fold, label, predicted label, class "
+        "probabilities), rewritten after each task",
+    )
     parser.add_argument("--markdown", type=Path, default=None)
     parser.add_argument("--rst", type=Path, default=None)
 
@@ -387,6 +397,41 @@ def cross_validate(
 
 
 _PER_PREDICTION = ("proba", "classes", "predict_variants", "predict_seconds")
+
+
+def prediction_rows(task: dict, splits, setting: str, cv: dict, data_dir) -> list:
+    """One row per image of a task: its out-of-fold prediction by ``setting``."""
+    fold = np.empty(len(task["y"]), dtype=int)
+    for k, (_, test) in enumerate(splits):
+        fold[test] = k
+    classes = [str(c) for c in cv["classes"]]
+    rows = []
+    for i, filename in enumerate(task["filenames"]):
+        row = {
+            "task": task["name"],
+            "setting": setting,
+            "file": os.path.relpath(filename, data_dir),
+            "fold": int(fold[i]),
+            "label": str(task["y"][i]),
+            "predicted": str(cv["pred"][i]),
+        }
+        row.update(
+            {f"p_{c}": f"{p:.6g}" for c, p in zip(classes, cv["proba"][i])}
+        )
+        rows.append(row)
+    return rows
+
+
+def write_predictions(path: Path, rows: list) -> None:
+    """Write :func:`prediction_rows` rows as CSV (the union of their columns)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path} ({len(rows)} predictions)")
 
 
 def make_splits(y, n_folds: int, random_state: int):

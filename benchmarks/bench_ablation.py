@@ -36,7 +36,8 @@ child process, as in ``bench_real_data.py``. Run from the repository root::
 
 Reduced runs take the flags of ``bench_real_data.py`` (``--folds``,
 ``--max-per-class``, ``--epochs``, ``--image-size``, ``--param``); overrides
-apply to every variant and are printed.
+apply to every variant and are printed. ``--predictions FILE.csv`` writes
+each image's out-of-fold prediction by each variant.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
     print(f"Variants (each the defaults with one change): {list(variants)}")
 
     results: dict = {name: {} for name in variants}
+    predictions: list = []
     for task_name in tasks:
         task = C.load_task(
             task_name,
@@ -160,6 +162,9 @@ def main(argv=None) -> int:
                 (n, predict_only[n], cv["predict_variants"][n], name) for n in also
             ]
             for variant, variant_change, variant_cv, same_fit in outcomes:
+                predictions += C.prediction_rows(
+                    task, splits, variant, variant_cv, args.data_dir
+                )
                 report = C.score(
                     task,
                     variant_cv,
@@ -183,6 +188,8 @@ def main(argv=None) -> int:
                     f"s/fold, predict {r['predict_seconds_mean']:.1f} s/fold"
                     + (f" (the fits of {same_fit})" if same_fit else "")
                 )
+        if args.predictions:
+            C.write_predictions(args.predictions, predictions)
 
     payload = {
         "benchmark": "ablation",

@@ -23,6 +23,8 @@ at most 10 minutes on 2 CPU cores, peak memory under 3 GB).
 ``--also-predict tta=None`` (repeatable) also scores each fold's fitted
 model with a prediction-time setting, paired with the defaults on the same
 fits: what the test-time flips buy costs no extra training.
+``--predictions FILE.csv`` writes each image's out-of-fold prediction (and
+probabilities) for the defaults and each such setting.
 
 Quick runs: ``--folds 3 --max-per-class 100 --epochs 5 --image-size 64``;
 every override is printed and written with the results. Run from the
@@ -130,6 +132,7 @@ def main(argv=None) -> int:
     image_size = make_leukemia_pipeline(**kwargs)[0].image_size
 
     results = {}
+    predictions: list = []
     if not args.only_full_fit:
         for name in tasks:
             task = C.load_task(
@@ -159,8 +162,14 @@ def main(argv=None) -> int:
             report = C.score(
                 task, cv, n_bootstraps=args.n_bootstraps, random_state=args.random_state
             )
+            predictions += C.prediction_rows(
+                task, splits, "(defaults)", cv, args.data_dir
+            )
             same_fits = {}
             for label, variant_cv in cv["predict_variants"].items():
+                predictions += C.prediction_rows(
+                    task, splits, label, variant_cv, args.data_dir
+                )
                 variant = C.score(
                     task,
                     variant_cv,
@@ -188,6 +197,8 @@ def main(argv=None) -> int:
             print(_table_text({name: results[name]}))
             if same_fits:
                 print(C.text_table(*_same_fit_rows({name: results[name]})))
+            if args.predictions:
+                C.write_predictions(args.predictions, predictions)
 
     full = full_fit(args, kwargs) if (args.full_fit or args.only_full_fit) else None
 
