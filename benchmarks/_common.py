@@ -622,8 +622,11 @@ def load_payloads(paths) -> tuple[list[dict], dict]:
                 )
     merged = dict(payloads[0])
     merged["command"] = " ; ".join(p["command"] for p in payloads)
-    # The runs' dates, first to last, rather than the first run's alone.
-    dates = sorted(p["environment"]["date_utc"] for p in payloads)
+    # The runs' dates, first to last, rather than the first run's alone (a
+    # merged run's date is already a range: "first to last").
+    dates = sorted(
+        date for p in payloads for date in p["environment"]["date_utc"].split(" to ")
+    )
     if dates[0] != dates[-1]:
         env = dict(merged["environment"])
         env["date_utc"] = f"{dates[0]} to {dates[-1]}"
