@@ -650,7 +650,7 @@ def test_ema_gives_the_network_the_moving_average_of_its_weights():
     assert callback.average_ is None and callback.current_ is None  # not pickled
 
 
-def test_ema_warm_start_and_partial_fit_average_each_call():
+def test_ema_partial_fit_averages_each_call_anew():
     X, y = make_images()
     clf = SECNNClassifier(**FAST, ema=0.99).fit(X, y)
     before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
