@@ -90,33 +90,22 @@ def test_file_without_tta_predicts_from_the_image_alone(
     np.testing.assert_array_equal(old.predict_proba(X), plain.predict_proba(X))
 
 
-def test_mixup_round_trips_and_old_files_load_without_it(
-    fitted_pipeline, tmp_path
+@pytest.mark.parametrize(("name", "value"), [("mixup", 0.3), ("ema", 0.999)])
+def test_training_option_round_trips_and_old_files_load_without_it(
+    fitted_pipeline, tmp_path, name, value
 ):
     # On a loaded copy: the module's fixture stays as it is.
     copy = load_model(save_model(fitted_pipeline, tmp_path / "copy.slk"))
-    path = save_model(copy.set_params(classifier__mixup=0.3), tmp_path / "m.slk")
-    assert load_model(path).named_steps["classifier"].mixup == 0.3
+    copy.set_params(**{f"classifier__{name}": value})
+    path = save_model(copy, tmp_path / "m.slk")
+    assert getattr(load_model(path).named_steps["classifier"], name) == value
 
     def edit(header):
-        del header["model"]["steps"][-1][1]["params"]["mixup"]
+        del header["model"]["steps"][-1][1]["params"][name]
 
-    # Files written before the mixup parameter existed load without mixup.
+    # Files written before the parameter existed load with it switched off.
     _rewrite_header(path, edit)
-    assert load_model(path).named_steps["classifier"].mixup == 0.0
-
-
-def test_ema_round_trips_and_old_files_load_without_it(fitted_pipeline, tmp_path):
-    copy = load_model(save_model(fitted_pipeline, tmp_path / "copy.slk"))
-    path = save_model(copy.set_params(classifier__ema=0.999), tmp_path / "m.slk")
-    assert load_model(path).named_steps["classifier"].ema == 0.999
-
-    def edit(header):
-        del header["model"]["steps"][-1][1]["params"]["ema"]
-
-    # Files written before the ema parameter existed load without it.
-    _rewrite_header(path, edit)
-    assert load_model(path).named_steps["classifier"].ema == 0.0
+    assert getattr(load_model(path).named_steps["classifier"], name) == 0.0
 
 
 def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):
