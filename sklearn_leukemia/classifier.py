@@ -103,19 +103,23 @@ def _check_positive_float(value, name: str, *, allow_zero: bool = False) -> None
         )
 
 
+def _check_square_for_tta(tta, height: int, width: int) -> None:
+    """Raise if ``tta="dihedral"`` meets images that are not square."""
+    if tta == "dihedral" and height != width:
+        raise ValueError(
+            f"tta='dihedral' needs square images; got images of {height}x"
+            f"{width} pixels. Use tta='flips', or resize them to a square "
+            "(ImageResizer)."
+        )
+
+
 def _tta_views(x: torch.Tensor, tta):
     """Return the test-time views of a batch ``(N, C, H, W)``, or None."""
     if tta is None:
         return None
     views = [x, x.flip(-1), x.flip(-2), x.flip((-2, -1))]
     if tta == "dihedral":
-        height, width = x.shape[-2:]
-        if height != width:
-            raise ValueError(
-                f"tta='dihedral' needs square images; got images of {height}x"
-                f"{width} pixels. Use tta='flips', or resize them to a square "
-                "(ImageResizer)."
-            )
+        _check_square_for_tta(tta, *x.shape[-2:])
         t = x.transpose(-1, -2)
         views += [t, t.flip(-1), t.flip(-2), t.flip((-2, -1))]
     return views
@@ -682,6 +686,8 @@ class SECNNClassifier(NeuralNetClassifier):
         """Validate everything ``fit`` needs; set the data-dependent attributes."""
         self._check_params()
         X = self._check_X(X, reset=reset)
+        # Fail before training, not at the first prediction after it.
+        _check_square_for_tta(self.tta, *X.shape[1:3])
         y_encoded = self._encode_labels(X, y, reset=reset, classes=classes)
         if reset:
             self.device_ = str(resolve_device(self.device))

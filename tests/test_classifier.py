@@ -541,6 +541,18 @@ def test_tta_dihedral_needs_square_images():
     assert clf.set_params(tta="flips").predict(wide).shape == (len(X),)
 
 
+def test_tta_dihedral_rejects_non_square_training_images_before_training():
+    X, y = make_images()
+    wide = np.concatenate([X, X], axis=2)
+    clf = SECNNClassifier(**FAST, tta="dihedral")
+    with pytest.raises(ValueError, match="tta='dihedral' needs square images; got "
+                       "images of 16x32 pixels"):
+        clf.fit(wide, y)
+    assert not hasattr(clf, "module_")
+    # The same images train with the four flips.
+    assert clf.set_params(tta="flips").fit(wide, y).predict(wide).shape == (len(X),)
+
+
 def test_tta_in_channels_last_and_mixed_precision():
     X, y = make_images()
     for kwargs in ({"channels_last": False}, {"mixed_precision": True}):
