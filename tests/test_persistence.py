@@ -59,7 +59,7 @@ def test_pipeline_round_trip_gives_identical_predictions(
     assert [n for n, _ in loaded.steps] == [n for n, _ in fitted_pipeline.steps]
     clf = loaded.named_steps["classifier"]
     assert clf.get_params()["module__width"] == 4
-    assert clf.tta == "flips"
+    assert clf.tta == "dihedral"
     assert list(clf.classes_) == list(fitted_pipeline.classes_)
     assert len(clf.history) == 2
     norm = loaded.named_steps["normalize"]

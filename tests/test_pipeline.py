@@ -28,7 +28,7 @@ def test_steps_and_recipe_defaults():
     clf = pipe.named_steps["classifier"]
     assert isinstance(clf, SECNNClassifier)
     assert clf.class_weight == "balanced"
-    assert clf.tta == "flips"
+    assert clf.tta == "dihedral"
     assert clf.augmentation.get_params() == (
         AugmentationPolicy.preset("flips").get_params()
     )

@@ -91,8 +91,9 @@ def test_float_training_options_reject_bad_values(name, value, capsys):
     assert f"--{name}" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("argv", "expected"), [([], "flips"),
+@pytest.mark.parametrize(("argv", "expected"), [([], "dihedral"),
                                                (["--tta", "flips"], "flips"),
+                                               (["--tta", "dihedral"], "dihedral"),
                                                (["--tta", "none"], None)])
 def test_tta_option(argv, expected):
     from sklearn_leukemia.cli._train import pipeline_settings
