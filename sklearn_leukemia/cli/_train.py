@@ -200,9 +200,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--tta", choices=("flips", "dihedral", "none"), default=None,
-        help="test-time flips: predict from the mean log-probabilities of each "
-        "image and its three mirror images (flips), of its eight orientations "
-        "(dihedral) or from the image alone (none) (default: the library's)",
+        help="test-time views: predict from the mean log-probabilities of each "
+        "image's eight orientations (dihedral), of the image and its three "
+        "mirror images (flips) or from the image alone (none) (default: the "
+        "library's, dihedral)",
     )
     group.add_argument(
         "--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
