@@ -45,6 +45,19 @@ def test_classifier_params_override_the_recipe():
     assert clf.get_params()["module__width"] == 8
 
 
+def test_non_square_resize_needs_flips_and_fails_before_training():
+    X, y, _ = make_blood_smear(16, image_size=24, classes=("normal", "ALL"),
+                               random_state=0)
+    pipe = make_leukemia_pipeline(**TINY, random_state=0)
+    pipe.set_params(resize__size=(16, 24))
+    with pytest.raises(ValueError, match="tta='dihedral' needs square images; "
+                       "got images of 16x24 pixels. Use tta='flips'"):
+        pipe.fit(X, y)
+    assert not hasattr(pipe.named_steps["classifier"], "module_")
+    pipe.set_params(classifier__tta="flips").fit(X, y)
+    assert pipe.predict(X).shape == (16,)
+
+
 @pytest.mark.parametrize(
     ("augment", "expected"),
     [
