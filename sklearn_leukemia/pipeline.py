@@ -27,7 +27,7 @@ def make_leukemia_pipeline(
     n_copies: int = 0,
     balance: bool = False,
     architecture: str = "secnn",
-    class_weight="balanced",
+    class_weight=None,
     tta="dihedral",
     n_jobs: int | None = None,
     random_state=None,
@@ -92,12 +92,16 @@ default=None
     architecture : str, default="secnn"
         Network from the architecture registry
         (:func:`~sklearn_leukemia.nn.list_architectures`).
-    class_weight : "balanced", dict or None, default="balanced"
+    class_weight : "balanced", dict or None, default=None
         Weights of the classes in the loss (see
-        :class:`~sklearn_leukemia.SECNNClassifier`, whose own default is
-        None). Leukemia sets are rarely balanced (all-taleqani has almost six
-        leukemic images to one benign): with the weights, the benign minority
-        counts as much in the loss as the leukemic majority.
+        :class:`~sklearn_leukemia.SECNNClassifier`). None counts every image
+        alike; ``"balanced"`` weights each class by the inverse of its
+        frequency, so that a minority class counts as much in the loss as the
+        majority. On all-taleqani (almost six leukemic images to one benign)
+        the unweighted loss made fewer errors over three cross-validation
+        seeds (60 against 66, binary and four-class together) with the same
+        specificity; on a set far more unbalanced than that, try
+        ``"balanced"`` or ``balance=True``.
     tta : {"dihedral", "flips"} or None, default="dihedral"
         Test-time views of the classifier (see
         :class:`~sklearn_leukemia.SECNNClassifier`, whose own default is

@@ -27,7 +27,7 @@ def test_steps_and_recipe_defaults():
     assert pipe.named_steps["augment"] == "passthrough"
     clf = pipe.named_steps["classifier"]
     assert isinstance(clf, SECNNClassifier)
-    assert clf.class_weight == "balanced"
+    assert clf.class_weight is None
     assert clf.tta == "dihedral"
     assert clf.augmentation.get_params() == (
         AugmentationPolicy.preset("flips").get_params()
@@ -36,10 +36,10 @@ def test_steps_and_recipe_defaults():
 
 def test_classifier_params_override_the_recipe():
     pipe = make_leukemia_pipeline(
-        class_weight=None, tta=None, lr=0.01, module__width=8
+        class_weight="balanced", tta=None, lr=0.01, module__width=8
     )
     clf = pipe.named_steps["classifier"]
-    assert clf.class_weight is None
+    assert clf.class_weight == "balanced"
     assert clf.tta is None
     assert clf.lr == 0.01
     assert clf.get_params()["module__width"] == 8
