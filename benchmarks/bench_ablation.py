@@ -13,7 +13,8 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
   and transposition), ``"orientation"`` (flips and any rotation) or
   ``"paper"`` (also zoom, shift and shear) instead of the default;
 - ``contrast+denoise``: ``contrast="stretch", denoise="median"``;
-- ``no_class_weight``: ``class_weight=None``;
+- ``no_class_weight``, ``class_weight_balanced``: ``class_weight=None`` or
+  ``"balanced"`` (the loss weighted by the inverse class frequencies);
 - ``size_96``, ``size_128``, ``size_224``: ``image_size``;
 - ``epochs_60``: ``max_epochs=60``;
 - ``mixup``, ``no_mixup``: ``mixup=0.2`` or ``0`` (mixup of the training
@@ -64,6 +65,7 @@ VARIANTS = {
     "paper_augment": {"augment": "paper"},
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
+    "class_weight_balanced": {"class_weight": "balanced"},
     "size_96": {"image_size": 96},
     "size_128": {"image_size": 128},
     "size_224": {"image_size": 224},

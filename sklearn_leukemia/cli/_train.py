@@ -199,6 +199,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "it off (default: the library's)",
     )
     group.add_argument(
+        "--class-weight", choices=("balanced", "none"), default=None,
+        help="weights of the classes in the loss: balanced (each class by the "
+        "inverse of its frequency, so that a minority class counts as much as "
+        "the majority) or none (every image alike) (default: the library's, "
+        "none)",
+    )
+    group.add_argument(
         "--tta", choices=("flips", "dihedral", "none"), default=None,
         help="test-time views: predict from the mean log-probabilities of each "
         "image's eight orientations (dihedral), of the image and its three "
@@ -393,6 +400,8 @@ def model_params(args) -> dict:
     params.update({k: v for k, v in optional.items() if v is not None})
     if args.tta is not None:
         params["tta"] = None if args.tta == "none" else args.tta
+    if args.class_weight is not None:
+        params["class_weight"] = None if args.class_weight == "none" else "balanced"
     return params
 
 

@@ -42,7 +42,8 @@ def test_model_params_defaults_depend_on_the_data():
     assert "module__width" not in synthetic and "early_stopping" not in synthetic
     # On a folder, every option left out is the library's default.
     for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
-                 "module__width", "early_stopping", "tta", "mixup", "ema"):
+                 "module__width", "early_stopping", "tta", "mixup", "ema",
+                 "class_weight"):
         assert name not in folder
 
 
@@ -101,6 +102,25 @@ def test_tta_option(argv, expected):
     pipe = build_pipeline(_parse(["somewhere", *argv]))
     assert pipe.named_steps["classifier"].tta == expected
     assert pipeline_settings(pipe)["tta"] == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [([], None), (["--class-weight", "balanced"], "balanced"),
+     (["--class-weight", "none"], None)],
+)
+def test_class_weight_option(argv, expected):
+    from sklearn_leukemia.cli._train import pipeline_settings
+
+    pipe = build_pipeline(_parse(["somewhere", *argv]))
+    assert pipe.named_steps["classifier"].class_weight == expected
+    assert pipeline_settings(pipe)["class_weight"] == expected
+
+
+def test_class_weight_option_rejects_other_values(capsys):
+    with pytest.raises(SystemExit):
+        _parse(["somewhere", "--class-weight", "inverse"])
+    assert "--class-weight" in capsys.readouterr().err
 
 
 def test_pipeline_settings_reports_the_defaults_in_effect():
