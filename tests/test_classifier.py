@@ -713,6 +713,17 @@ def test_class_weight_changes_criterion():
     np.testing.assert_allclose(as_dict.criterion_.weight.numpy(), [1.0, 3.0])
 
 
+def test_balanced_weights_of_even_classes_train_the_unweighted_model():
+    # Even classes give weights of exactly 1: the weighted loss is then the
+    # unweighted one to the last bit, so the two defaults agree on such sets.
+    X, _ = make_images(n=30)
+    y = np.repeat(["ALL", "AML", "normal"], 10)
+    plain = SECNNClassifier(**FAST).fit(X, y)
+    balanced = SECNNClassifier(**FAST, class_weight="balanced").fit(X, y)
+    np.testing.assert_array_equal(balanced.class_weight_, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(balanced.predict_proba(X), plain.predict_proba(X))
+
+
 def test_early_stopping_restores_best_weights():
     X, y = make_images(n=40)
     recorder = WeightRecorder()
