@@ -398,10 +398,11 @@ def model_params(args) -> dict:
         "ema": args.ema,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
-    if args.tta is not None:
-        params["tta"] = None if args.tta == "none" else args.tta
-    if args.class_weight is not None:
-        params["class_weight"] = None if args.class_weight == "none" else "balanced"
+    # Options whose "none" is the parameter None, not the option left out.
+    for name in ("tta", "class_weight"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = None if value == "none" else value
     return params
 
 
