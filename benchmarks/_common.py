@@ -190,7 +190,9 @@ def describe_settings(overrides: dict, args) -> list[str]:
 
 
 def fmt_kwargs(kwargs: dict) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "(none)"
+    # One line each: a long estimator repr (a policy object) wraps.
+    text = ", ".join(f"{k}={' '.join(repr(v).split())}" for k, v in kwargs.items())
+    return text or "(none)"
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,9 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
   ``paper_augment``: ``augment=False``, ``"flips"``, ``"dihedral"`` (flips
   and transposition), ``"orientation"`` (flips and any rotation) or
   ``"paper"`` (also zoom, shift and shear) instead of the default;
+- ``flips_colour``, ``flips_shift``: the default flips with, on top, random
+  brightness and contrast changes (each within 10%) or random shifts (up to
+  10% of the side), as ``AugmentationPolicy`` objects;
 - ``contrast+denoise``: ``contrast="stretch", denoise="median"``;
 - ``no_class_weight``, ``class_weight_balanced``: ``class_weight=None`` or
   ``"balanced"`` (the loss weighted by the inverse class frequencies);
@@ -52,6 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as C  # noqa: E402
 
+from sklearn_leukemia.augmentation import AugmentationPolicy  # noqa: E402
+
 VARIANTS = {
     "default": {},
     # At the default width of secnn: the architectures compared at equal
@@ -63,6 +68,14 @@ VARIANTS = {
     "dihedral": {"augment": "dihedral"},
     "orientation": {"augment": "orientation"},
     "paper_augment": {"augment": "paper"},
+    "flips_colour": {
+        "augment": AugmentationPolicy(rotation=None, zoom=None, shift=None, shear=None)
+    },
+    "flips_shift": {
+        "augment": AugmentationPolicy(
+            rotation=None, zoom=None, shear=None, brightness=None, contrast=None
+        )
+    },
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
     "class_weight_balanced": {"class_weight": "balanced"},
