@@ -1026,6 +1026,23 @@ class SECNNClassifier(NeuralNetClassifier):
     # skorch hooks: steps
     # ------------------------------------------------------------------
 
+    def _set_training(self, training=True):
+        """Put the network and loss in training or evaluation mode.
+
+        skorch calls this before every batch; ``Module.train`` walks every
+        submodule through ``nn.Module.__setattr__`` each time, which costs
+        several percent of a CPU prediction of small images. A module whose
+        submodules are all in the requested mode already is left as it is,
+        so the result is the same as skorch's.
+        """
+        training = bool(training)
+        for module_name in self._modules + self._criteria:
+            module = getattr(self, module_name + "_")
+            if isinstance(module, torch.nn.Module) and any(
+                m.training != training for m in module.modules()
+            ):
+                module.train(training)
+
     def _check_tta(self) -> None:
         tta = self.tta
         if not (tta is None or (isinstance(tta, str) and tta in _TTA_MODES)):

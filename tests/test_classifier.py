@@ -481,6 +481,38 @@ def test_augmentation_only_on_training_batches(monkeypatch):
     assert len(calls) == n_train_batches
 
 
+class ModeProbe(Callback):
+    """Record whether the network and its dropout train, batch by batch."""
+
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
+        modes = {m.training for m in net.module_.modules()}
+        net.history.record_batch("modes", sorted(modes))
+
+
+def test_training_and_evaluation_modes_per_batch():
+    X, y = make_images(n=40)
+    clf = SECNNClassifier(
+        **FAST,
+        early_stopping=5,
+        validation_fraction=0.2,
+        callbacks=[("modes", ModeProbe())],
+    ).fit(X, y)
+    # After each step: training batches ran with every submodule training,
+    # validation batches with none (dropout and batch-norm updates off).
+    for epoch in clf.history:
+        batches = epoch["batches"]
+        n_train = epoch["train_batch_count"]
+        assert [b["modes"] for b in batches[:n_train]] == [[True]] * n_train
+        assert [b["modes"] for b in batches[n_train:]] == [[False]] * (
+            len(batches) - n_train
+        )
+    expected = clf.predict_proba(X)
+    # A submodule left in the other mode (here by hand) is still reset.
+    clf.module_.head.train(True)
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    assert not any(m.training for m in clf.module_.modules())
+
+
 def flipped_views(X, tta="flips"):
     """The image, its left-right and up-down mirror images and both flips
     (and the same of the transposed image for "dihedral")."""
