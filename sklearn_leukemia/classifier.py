@@ -1035,13 +1035,14 @@ class SECNNClassifier(NeuralNetClassifier):
         submodules are all in the requested mode already is left as it is,
         so the result is the same as skorch's.
         """
-        training = bool(training)
-        for module_name in self._modules + self._criteria:
-            module = getattr(self, module_name + "_")
-            if isinstance(module, torch.nn.Module) and any(
-                m.training != training for m in module.modules()
-            ):
-                module.train(training)
+        modules = [getattr(self, name + "_") for name in self._modules + self._criteria]
+        if any(
+            m.training != bool(training)
+            for module in modules
+            if isinstance(module, torch.nn.Module)
+            for m in module.modules()
+        ):
+            super()._set_training(training)
 
     def _check_tta(self) -> None:
         tta = self.tta
