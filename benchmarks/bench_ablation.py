@@ -68,13 +68,14 @@ VARIANTS = {
     "dihedral": {"augment": "dihedral"},
     "orientation": {"augment": "orientation"},
     "paper_augment": {"augment": "paper"},
+    # The "flips" preset with one change of AugmentationPolicy()'s on top.
     "flips_colour": {
-        "augment": AugmentationPolicy(rotation=None, zoom=None, shift=None, shear=None)
+        "augment": AugmentationPolicy.preset("flips").set_params(
+            brightness=0.1, contrast=0.1
+        )
     },
     "flips_shift": {
-        "augment": AugmentationPolicy(
-            rotation=None, zoom=None, shear=None, brightness=None, contrast=None
-        )
+        "augment": AugmentationPolicy.preset("flips").set_params(shift=0.1)
     },
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
