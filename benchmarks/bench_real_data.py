@@ -234,6 +234,8 @@ def _rows(results: dict) -> tuple[list[str], list[list[str]]]:
     """Metrics as rows, tasks as columns (the paper's table, one column per task)."""
     header = ["Metric", *results]
     rows = [["Images", *[str(r["n_images"]) for r in results.values()]]]
+    # max_epochs="auto" trains a small set for longer, so tasks can differ.
+    rows.append(["Epochs", *[str(r["epochs_run"]) for r in results.values()]])
     for key, label, percent in C.TABLE_METRICS:
         row = [label]
         for res in results.values():
@@ -322,8 +324,7 @@ def _document(payload: dict, kind: str) -> str:
         intro.append(
             f"Training device: {first['device']}"
             + (f" ({first['gpu']})" if first["gpu"] else "")
-            + f"; torch threads per fit: {C.training_threads(payload, first)}; "
-            f"{first['epochs_run']} epochs."
+            + f"; torch threads per fit: {C.training_threads(payload, first)}."
         )
     header, rows = _rows(payload["tasks"]) if payload["tasks"] else ([], [])
     same = _same_fit_rows(payload["tasks"])

@@ -508,7 +508,7 @@ class ScheduledLR(LRScheduler):
             self.lr_scheduler_ = self.policy_(
                 net.optimizer_,
                 steps_per_epoch=net._batches_per_epoch(dataset_train),
-                max_epochs=net.max_epochs,
+                max_epochs=getattr(net, "max_epochs_", net.max_epochs),
             )
 
     def on_train_end(self, net, **kwargs):

@@ -73,6 +73,16 @@ _LR_SCHEDULES = tuple(SCHEDULES)
 _TTA_MODES = ("flips", "dihedral")
 _MONITORS = {"valid_loss": True, "valid_acc": False, "train_loss": True}
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+# max_epochs="auto": 150 epochs from 1,500 training images up; a smaller set
+# gets the same number of image passes (225,000), up to 250 epochs, so that
+# no fit costs more than one on 1,500 images.
+_AUTO_EPOCHS = {"min": 150, "max": 250, "image_passes": 225_000}
+
+
+def _auto_max_epochs(n_samples: int) -> int:
+    """Return the number of epochs ``max_epochs="auto"`` trains ``n_samples`` for."""
+    epochs = round(_AUTO_EPOCHS["image_passes"] / max(1, n_samples))
+    return int(min(_AUTO_EPOCHS["max"], max(_AUTO_EPOCHS["min"], epochs)))
 
 
 def _proba_accuracy(net, X, y) -> float:
@@ -151,8 +161,14 @@ class SECNNClassifier(NeuralNetClassifier):
         returns a :class:`torch.nn.Module` giving logits. Its keyword
         arguments are given with the ``module__`` prefix, e.g.
         ``module__width=16``, and can be tuned by a grid search.
-    max_epochs : int, default=150
-        Number of passes over the training data.
+    max_epochs : int or "auto", default="auto"
+        Number of passes over the training data. ``"auto"`` trains for 150
+        epochs on 1,500 images or more; a smaller set gets the same number
+        of image passes (225,000, so ``round(225000 / n_samples)`` epochs),
+        up to 250 epochs (900 images or fewer). A fit on a small set then
+        costs no more than one on 1,500 images, and single-cell sets of a
+        few hundred images per class, which gain from longer training, get
+        it. The number used is ``max_epochs_``.
     batch_size : int, default=32
         Images per batch, for training and prediction. Lower it if the
         device runs out of memory.
@@ -167,7 +183,7 @@ class SECNNClassifier(NeuralNetClassifier):
         ``"cosine"``: linear warm-up over at most one epoch (and 10% of the
         steps), then cosine decay to 0, stepped every batch;
         ``"onecycle"``: :class:`torch.optim.lr_scheduler.OneCycleLR` stepped
-        every batch; ``"step"``: lr divided by 10 every ``max_epochs // 3``
+        every batch; ``"step"``: lr divided by 10 every ``max_epochs_ // 3``
         epochs; None: constant lr. Implemented with skorch's
         :class:`~skorch.callbacks.LRScheduler` (callback ``"lr_scheduler"``);
         the lr of every batch is in ``history_[:, "batches", :, "event_lr"]``.
@@ -300,6 +316,10 @@ class SECNNClassifier(NeuralNetClassifier):
         The device the network is on.
     n_threads_ : int
         torch threads used by the last ``fit``.
+    max_epochs_ : int
+        Epochs the last ``fit`` or ``partial_fit`` call was set to train:
+        ``max_epochs``, or the number ``"auto"`` chose for its images (early
+        stopping may end training sooner; ``len(history_)`` counts them).
     class_weight_ : ndarray of shape (n_classes,) or None
         Loss weight of each class.
     value_range_ : tuple of float or None
@@ -345,7 +365,7 @@ class SECNNClassifier(NeuralNetClassifier):
         self,
         *,
         architecture="secnn",
-        max_epochs=150,
+        max_epochs="auto",
         batch_size=32,
         lr=3e-3,
         optimizer="adamw",
@@ -537,7 +557,14 @@ class SECNNClassifier(NeuralNetClassifier):
                 "name such as 'secnn' or 'se_resnet', or a builder callable "
                 "(a torch.nn.Module class or a function), not a module instance."
             )
-        _check_int(self.max_epochs, "max_epochs", minimum=1)
+        if not (
+            (isinstance(self.max_epochs, str) and self.max_epochs == "auto")
+            or (is_integral(self.max_epochs) and self.max_epochs >= 1)
+        ):
+            raise ValueError(
+                f"max_epochs={self.max_epochs!r} is not supported; expected an "
+                "int >= 1 or 'auto'."
+            )
         if not (
             is_integral(self.batch_size)
             and (self.batch_size >= 1 or self.batch_size == -1)
@@ -1283,6 +1310,33 @@ class SECNNClassifier(NeuralNetClassifier):
             super().partial_fit(X, y_encoded, **fit_params)
         return self
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """Train for ``epochs``, by default the ones ``max_epochs`` sets.
+
+        Parameters
+        ----------
+        X : ndarray or torch Dataset
+            Checked training images, or a dataset of them.
+        y : ndarray or None, default=None
+            Encoded labels.
+        epochs : int or None, default=None
+            Epochs to train; None takes ``max_epochs``, resolved for the
+            number of images when it is ``"auto"``. Stored as
+            ``max_epochs_``, which the learning-rate schedule spans.
+        **fit_params : dict
+            Passed to the network's ``forward``.
+
+        Returns
+        -------
+        self : SECNNClassifier
+        """
+        if epochs is None:
+            epochs = self.max_epochs
+            if isinstance(epochs, str) and epochs == "auto":
+                epochs = _auto_max_epochs(len(X))
+        self.max_epochs_ = int(epochs)
+        return super().fit_loop(X, y, epochs=self.max_epochs_, **fit_params)
+
     def forward_iter(self, X, training=False, device="cpu") -> Iterator:
         """Yield the network's output for each batch of ``X``.
 
@@ -1370,6 +1424,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "n_channels_in_": int(self.n_channels_in_),
             "class_weight_": self.class_weight_,
             "value_range_": self.value_range_,
+            "max_epochs_": getattr(self, "max_epochs_", None),
             "device_": self.device_,
             # Epoch-level entries only: the per-batch records are bulky and
             # only serve the training curves, which keep the epoch values.
@@ -1392,6 +1447,8 @@ class SECNNClassifier(NeuralNetClassifier):
         self.n_channels_in_ = state["n_channels_in_"]
         self.class_weight_ = state["class_weight_"]
         self.value_range_ = state["value_range_"]
+        if state.get("max_epochs_") is not None:
+            self.max_epochs_ = int(state["max_epochs_"])
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError):

@@ -26,6 +26,7 @@ from sklearn_leukemia._torch_utils import (
     collate_batches,
 )
 from sklearn_leukemia.augmentation import AugmentationPolicy
+from sklearn_leukemia.classifier import _AUTO_EPOCHS, _auto_max_epochs
 
 # Tiny and fast: a 2-stage SECNN of width 4 on 16x16 images.
 FAST = dict(
@@ -825,6 +826,46 @@ def test_lr_schedules(schedule):
 
 
 @pytest.mark.parametrize(
+    "n_samples, epochs",
+    [(1, 250), (640, 250), (900, 250), (1000, 225), (1200, 188), (1499, 150),
+     (1500, 150), (1938, 150), (100_000, 150)],
+)
+def test_auto_max_epochs_rule(n_samples, epochs):
+    # The documented rule: 150 epochs from 1,500 images, 225,000 image
+    # passes below, at most 250 epochs.
+    assert _auto_max_epochs(n_samples) == epochs
+    if n_samples < 1500:  # never more image passes than 1,500 images get
+        assert epochs * n_samples <= 150 * 1500 + n_samples / 2
+
+
+def test_max_epochs_auto_is_the_default_and_sets_the_schedule(monkeypatch):
+    assert SECNNClassifier().max_epochs == "auto"
+    # Shrink the rule so that the fit is quick: 24 images -> 60 / 24 -> 2.5
+    # -> 2 epochs, 12 images -> 5 epochs (the cap), 48 -> 1 -> 2 (the floor).
+    monkeypatch.setitem(_AUTO_EPOCHS, "image_passes", 60)
+    monkeypatch.setitem(_AUTO_EPOCHS, "min", 2)
+    monkeypatch.setitem(_AUTO_EPOCHS, "max", 5)
+    X, y = make_images(n=24)
+    params = {**FAST, "max_epochs": "auto"}
+    clf = SECNNClassifier(**params, lr=0.01).fit(X, y)
+    assert clf.max_epochs_ == 2 and len(clf.history_) == 2
+    # The cosine schedule spans the epochs chosen, down to about 0.
+    lrs = [lr for epoch in clf.history_[:, "batches", :, "event_lr"] for lr in epoch]
+    assert len(lrs) == 2 * 3 and lrs[-1] < 0.01 * 0.2
+    clf.fit(X[:12], y[:12])
+    assert clf.max_epochs_ == 5 and len(clf.history_) == 5
+    X48, y48 = make_images(n=48)
+    clf.fit(X48, y48)
+    assert clf.max_epochs_ == 2
+    # partial_fit resolves it for the images of each call.
+    clf.partial_fit(X[:12], y[:12])
+    assert clf.max_epochs_ == 5 and len(clf.history_) == 2 + 5
+    # An int is used as it is.
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 3}).fit(X[:12], y[:12])
+    assert clf.max_epochs_ == 3 and len(clf.history_) == 3
+
+
+@pytest.mark.parametrize(
     "name, cls, extra",
     [
         ("adamw", torch.optim.AdamW, {}),
@@ -1064,6 +1105,8 @@ def test_tags():
     "params, match",
     [
         ({"max_epochs": 0}, "max_epochs=0"),
+        ({"max_epochs": "full"}, "max_epochs='full' is not supported.*'auto'"),
+        ({"max_epochs": 2.5}, "max_epochs=2.5 is not supported"),
         ({"batch_size": 0}, "batch_size=0"),
         ({"lr": -1.0}, "lr=-1.0"),
         ({"weight_decay": -0.1}, "weight_decay=-0.1"),

@@ -62,6 +62,7 @@ def test_pipeline_round_trip_gives_identical_predictions(
     assert clf.tta == "dihedral"
     assert list(clf.classes_) == list(fitted_pipeline.classes_)
     assert len(clf.history) == 2
+    assert clf.max_epochs_ == 2
     norm = loaded.named_steps["normalize"]
     np.testing.assert_array_equal(
         norm.mean_, fitted_pipeline.named_steps["normalize"].mean_
@@ -106,6 +107,21 @@ def test_training_option_round_trips_and_old_files_load_without_it(
     # Files written before the parameter existed load with it switched off.
     _rewrite_header(path, edit)
     assert getattr(load_model(path).named_steps["classifier"], name) == 0.0
+
+
+def test_file_without_max_epochs_attribute_loads(smears, tmp_path):
+    # Files written before max_epochs="auto" existed have no max_epochs_.
+    X, y = smears
+    clf = SECNNClassifier(max_epochs=1, batch_size=8, module__width=4).fit(X, y)
+    path = save_model(clf, tmp_path / "old.slk")
+
+    def edit(header):
+        del header["model"]["state"]["__dict__"]["max_epochs_"]
+
+    _rewrite_header(path, edit)
+    old = load_model(path)
+    assert not hasattr(old, "max_epochs_")
+    np.testing.assert_array_equal(old.predict(X), clf.predict(X))
 
 
 def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):
