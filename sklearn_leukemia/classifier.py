@@ -73,6 +73,7 @@ _LR_SCHEDULES = tuple(SCHEDULES)
 _TTA_MODES = ("flips", "dihedral")
 _MONITORS = {"valid_loss": True, "valid_acc": False, "train_loss": True}
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+_MODULE_TRAIN = torch.nn.Module.train
 # max_epochs="auto": 150 epochs from 1,500 training images up; a smaller set
 # gets the same number of image passes (225,000), up to 250 epochs, so that
 # no fit costs more than one on 1,500 images.
@@ -1060,11 +1061,13 @@ class SECNNClassifier(NeuralNetClassifier):
         submodule through ``nn.Module.__setattr__`` each time, which costs
         several percent of a CPU prediction of small images. A module whose
         submodules are all in the requested mode already is left as it is,
-        so the result is the same as skorch's.
+        so the result is the same as skorch's. A network with a module that
+        overrides ``train`` (which may do more than set the flag) gets
+        skorch's call before every batch.
         """
         modules = [getattr(self, name + "_") for name in self._modules + self._criteria]
         if any(
-            m.training != bool(training)
+            m.training != bool(training) or type(m).train is not _MODULE_TRAIN
             for module in modules
             if isinstance(module, torch.nn.Module)
             for m in module.modules()

@@ -514,6 +514,40 @@ def test_training_and_evaluation_modes_per_batch():
     assert not any(m.training for m in clf.module_.modules())
 
 
+class _CountsTrainCalls(nn.Module):
+    """A layer whose ``train`` override counts its calls."""
+
+    calls = 0
+
+    def train(self, mode=True):
+        type(self).calls += 1
+        return super().train(mode)
+
+    def forward(self, x):
+        return x
+
+
+def test_module_overriding_train_is_called_every_batch():
+    # The per-batch shortcut must not skip a train() that does more than
+    # setting the flag (freezing batch norm, say): skorch calls it each batch.
+    def builder(n_classes, in_channels):
+        return nn.Sequential(
+            _CountsTrainCalls(),
+            nn.Flatten(),
+            nn.Linear(in_channels * 16 * 16, n_classes),
+        )
+
+    X, y = make_images()
+    _CountsTrainCalls.calls = 0
+    clf = SECNNClassifier(
+        architecture=builder, max_epochs=2, batch_size=8, random_state=0
+    ).fit(X, y)
+    trained = _CountsTrainCalls.calls
+    assert trained >= 2 * 3  # 3 training batches per epoch, 2 epochs
+    clf.predict_proba(X)
+    assert _CountsTrainCalls.calls - trained >= 3  # 3 prediction batches
+
+
 def flipped_views(X, tta="flips"):
     """The image, its left-right and up-down mirror images and both flips
     (and the same of the transposed image for "dihedral")."""
