@@ -146,7 +146,9 @@ def cross_validate_predictions(
     result : dict
         ``y_pred`` (n_samples,), ``proba`` (n_samples, n_classes),
         ``histories`` (one skorch History per fold, or None),
-        ``fold_scores`` (one dict per fold) and ``device`` (of the last fold).
+        ``fold_scores`` (one dict per fold: the number of test images, the
+        epochs trained when the network keeps a history, and the scores) and
+        ``device`` (of the last fold).
     """
     from sklearn.base import clone
     from tqdm.auto import tqdm
@@ -178,9 +180,17 @@ def cross_validate_predictions(
         device = getattr(network, "device_", device)
         scores = _fold_scores(y[test], y_pred[test].astype(y.dtype), proba[test],
                               labels, pos_label)
+        trained = ""
+        if history is not None:
+            # The epochs this fold trained: max_epochs="auto" picks them from
+            # the fold's size, and early stopping may end sooner.
+            scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
+                      **scores}
+            trained = f", {len(history)} epoch{'s' if len(history) != 1 else ''}"
         fold_scores.append(scores)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items() if k != "n_test")
-        bar.write(f"fold {fold}/{len(splits)}: {shown}", file=sys.stderr)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                          if k not in ("n_test", "epochs"))
+        bar.write(f"fold {fold}/{len(splits)}{trained}: {shown}", file=sys.stderr)
     return {
         "y_pred": y_pred.astype(y.dtype),
         "proba": proba,

@@ -486,6 +486,10 @@ def run(args) -> int:
     print(f"Training on {dataset.y.shape[0]} images, classes "
           f"{dataset.description['classes']}.", file=sys.stderr)
     pipeline.fit(dataset.X, dataset.y)
+    history = getattr(pipeline[-1], "history", None)
+    if history is not None:
+        print(f"Trained {len(history)} epoch{'s' if len(history) != 1 else ''}.",
+              file=sys.stderr)
     save_model(pipeline, out)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")

@@ -49,7 +49,8 @@ def test_synthetic_default_prints_table_and_says_groups_are_used(synthetic_run):
     assert "Patient-level split (StratifiedGroupKFold(n_splits=2))" in stdout
     assert "Clinical report (3 classes" in stdout
     assert "95% CI" in stdout and "Per class (one-vs-rest)" in stdout
-    assert "fold 1/2: accuracy" in stderr and "fold 2/2: accuracy" in stderr
+    assert "fold 1/2, 1 epoch: accuracy" in stderr
+    assert "fold 2/2, 1 epoch: accuracy" in stderr
     assert "Report written to" in stdout
 
 
@@ -75,6 +76,7 @@ def test_synthetic_report_json(synthetic_run):
     assert doc["parameters"]["module__width"] == 4
     assert doc["device"] == "cpu"
     assert [len(fold) for fold in doc["training_history"]] == [1, 1]
+    assert [fold["epochs"] for fold in doc["fold_scores"]] == [1, 1]
 
 
 def test_synthetic_report_html(synthetic_run):
@@ -186,5 +188,7 @@ def test_early_stopping_logs_validation_curves(tmp_path, capsys):
     assert "binary, positive class 'ALL+AML'" in captured.out
     doc = json.loads((out / "report.json").read_text())
     assert doc["parameters"]["early_stopping"] == 5
+    assert [fold["epochs"] for fold in doc["fold_scores"]] == [
+        len(history) for history in doc["training_history"]] == [2, 2]
     first_epoch = doc["training_history"][0][0]
     assert {"train_loss", "valid_loss", "valid_acc"} <= set(first_epoch)

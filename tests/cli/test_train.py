@@ -230,3 +230,14 @@ def test_train_missing_data_is_named(tmp_path, capsys):
     assert main(["train", str(missing), "--out", str(tmp_path / "m.slk")]) == 2
     assert capsys.readouterr().err == (
         f"sklearn-leukemia: error: data folder {missing} does not exist.\n")
+
+
+def test_train_says_how_many_epochs_it_trained(smears, tmp_path, capsys):
+    out = tmp_path / "model.slk"
+    argv = ["train", str(smears), "--image-size", "16", "--epochs", "2",
+            "--width", "4", "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "Training on 12 images" in captured.err
+    assert "Trained 2 epochs." in captured.err
+    assert f"Saved the model to {out}" in captured.out
