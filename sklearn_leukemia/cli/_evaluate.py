@@ -21,6 +21,7 @@ from sklearn_leukemia.cli._train import (
     add_model_options,
     build_pipeline,
     check_data_folder,
+    epochs_trained,
     load_dataset,
     pipeline_settings,
 )
@@ -186,7 +187,7 @@ def cross_validate_predictions(
             # the fold's size, and early stopping may end sooner.
             scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
                       **scores}
-            trained = f", {len(history)} epoch{'s' if len(history) != 1 else ''}"
+            trained = f", {epochs_trained(history)}"
         fold_scores.append(scores)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                           if k not in ("n_test", "epochs"))

@@ -25,6 +25,7 @@ __all__ = [
     "build_pipeline",
     "check_data_folder",
     "configure_parser",
+    "epochs_trained",
     "load_dataset",
     "model_params",
     "pipeline_settings",
@@ -448,6 +449,11 @@ def pipeline_settings(pipeline) -> dict:
     return settings
 
 
+def epochs_trained(history) -> str:
+    """Return ``"N epochs"`` (or ``"1 epoch"``) for a fitted network's history."""
+    return f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
+
+
 def build_pipeline(args):
     """Build the unfitted pipeline; an unknown architecture is a usage error."""
     from sklearn_leukemia import make_leukemia_pipeline
@@ -488,8 +494,7 @@ def run(args) -> int:
     pipeline.fit(dataset.X, dataset.y)
     history = getattr(pipeline[-1], "history", None)
     if history is not None:
-        print(f"Trained {len(history)} epoch{'s' if len(history) != 1 else ''}.",
-              file=sys.stderr)
+        print(f"Trained {epochs_trained(history)}.", file=sys.stderr)
     save_model(pipeline, out)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")
