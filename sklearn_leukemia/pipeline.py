@@ -58,6 +58,12 @@ def make_leukemia_pipeline(
         the real smears of the benchmarks 224 pixels scored at most 1.7
         points of accuracy more than 96, about the run-to-run noise, for five
         times the training time (see the ablation in the documentation).
+        On the 800 single-cell crops of ``pbc-normal``, 128 made fewer
+        errors with each of three seeds (96.4% accuracy against 95.5%) at
+        1.9 times the training time; on the 1,938 smear fields of
+        ``all-taleqani`` it gained within the noise and took a full fit on
+        2 CPU cores from 8.8 to 13.7 minutes, which is why the default stays
+        96.
     contrast : {"stretch", "clahe", "gamma"} or None, default=None
         Contrast adjustment, or none. The paper adjusts contrast and
         denoises; on the real smears of the benchmarks, contrast stretching
