@@ -86,6 +86,27 @@ def _auto_max_epochs(n_samples: int) -> int:
     return int(min(_AUTO_EPOCHS["max"], max(_AUTO_EPOCHS["min"], epochs)))
 
 
+def _progressive_scale(epoch: int, n_epochs: int, start: float) -> float:
+    """Return the side scale of training epoch ``epoch`` (0-based) of ``n_epochs``.
+
+    The scale grows linearly from ``start`` at the first epoch to 1 at the
+    first epoch of the last quarter, which trains at the full size. It is
+    rounded to sixteenths (but never below ``start``), so that a fit sees at
+    most 16 image sizes: each new size costs the convolution libraries time
+    and memory to set up.
+    """
+    ramp = 0.75 * n_epochs
+    if ramp <= 1:
+        return 1.0
+    scale = min(1.0, start + (1.0 - start) * epoch / ramp)
+    return float(max(start, round(scale * 16) / 16))
+
+
+def _scaled_side(side: int, scale: float) -> int:
+    """Return ``side`` scaled by ``scale``, rounded, and at least one pixel."""
+    return max(1, min(side, round(side * scale)))
+
+
 def _proba_accuracy(net, X, y) -> float:
     """Accuracy on encoded labels, for the ``valid_acc`` callback."""
     proba = net.predict_proba(X)
@@ -217,6 +238,20 @@ class SECNNClassifier(NeuralNetClassifier):
         values; 0 switches it off.
         Per-epoch validation scores are those of the current weights, not of
         the average, so it cannot be combined with ``early_stopping``.
+    progressive_resizing : float or None, default=None
+        Progressive resizing (as in fastai and in the progressive learning of
+        EfficientNetV2): the early epochs train on smaller copies of the
+        training images, which cost less, and the last ones on the images as
+        given. The first epoch scales the sides by this factor, in (0, 1];
+        the scale grows linearly, in steps of one sixteenth, to 1 at three
+        quarters of the epochs, and the last quarter trains at full size.
+        The batches are shrunk on the device with antialiased bilinear
+        interpolation, before ``augmentation``; validation and prediction
+        batches are never resized. With 0.5, a fit makes the pixel passes
+        of one at 0.83 times the full side, and ends on images of the full
+        side: ``image_size=128`` with 0.5 makes the pixel passes of 106
+        pixels. Each epoch's scale is in ``history_[:, "train_scale"]``.
+        None trains at full size throughout.
     tta : {"flips", "dihedral"} or None, default=None
         Test-time flips: ``"flips"`` makes the prediction of an image the
         average of the network's log-probabilities for the image, its
@@ -376,6 +411,7 @@ class SECNNClassifier(NeuralNetClassifier):
         augmentation=None,
         mixup=0.0,
         ema=0.0,
+        progressive_resizing=None,
         tta=None,
         early_stopping=False,
         validation_fraction=0.1,
@@ -435,6 +471,7 @@ class SECNNClassifier(NeuralNetClassifier):
             augmentation=augmentation,
             mixup=mixup,
             ema=ema,
+            progressive_resizing=progressive_resizing,
             tta=tta,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
@@ -521,6 +558,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "augmentation",
             "mixup",
             "ema",
+            "progressive_resizing",
             "tta",
             "early_stopping",
             "validation_fraction",
@@ -592,6 +630,17 @@ class SECNNClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"ema={self.ema!r} is not supported; expected a decay in [0, 1), "
                 "e.g. 0.999, or 0 to switch the weight average off."
+            )
+        pr = self.progressive_resizing
+        if pr is not None and not (
+            isinstance(pr, numbers.Real)
+            and not isinstance(pr, bool)
+            and 0 < pr <= 1
+        ):
+            raise ValueError(
+                f"progressive_resizing={pr!r} is not supported; expected the "
+                "scale of the first epoch's images, a float in (0, 1] such as "
+                "0.5, or None to train at full size throughout."
             )
         cw = self.class_weight
         if not (
@@ -1151,6 +1200,65 @@ class SECNNClassifier(NeuralNetClassifier):
                 value_range=self.value_range_,
             )
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Note the first epoch of this call, from which resizing counts.
+
+        Parameters
+        ----------
+        net : SECNNClassifier
+            This classifier (skorch notifies the net as a callback).
+        X, y : ndarray or None, default=None
+            The training data.
+        **kwargs : dict
+            Further arguments of skorch's notification.
+        """
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        run = self._run_state()
+        if run is not None:
+            run["first_epoch"] = len(self.history)
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Start the epoch's history row; set the epoch's training image scale.
+
+        With ``progressive_resizing``, the scale of this epoch's training
+        images is recorded in the history as ``train_scale``.
+
+        Parameters
+        ----------
+        net : SECNNClassifier
+            This classifier (skorch notifies the net as a callback).
+        dataset_train, dataset_valid : torch Dataset or None, default=None
+            The training and validation data.
+        **kwargs : dict
+            Further arguments of skorch's notification.
+        """
+        super().on_epoch_begin(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        run = self._run_state()
+        if self.progressive_resizing is None or run is None:
+            return
+        epoch = len(self.history) - 1 - run.get("first_epoch", 0)
+        n_epochs = getattr(self, "max_epochs_", epoch + 1)
+        run["train_scale"] = _progressive_scale(
+            epoch, n_epochs, float(self.progressive_resizing)
+        )
+        self.history.record("train_scale", run["train_scale"])
+
+    def _downscale(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        """Shrink a training batch ``(N, C, H, W)`` by ``scale`` (antialiased)."""
+        height, width = x.shape[-2:]
+        size = (_scaled_side(height, scale), _scaled_side(width, scale))
+        if size == (height, width):
+            return x
+        with torch.no_grad():
+            x = torch.nn.functional.interpolate(
+                x, size=size, mode="bilinear", antialias=True, align_corners=False
+            )
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
     def _mixup(self, x: torch.Tensor):
         """Draw the mixup weight and partner permutation of one batch."""
         run = self._run_state() or {}
@@ -1182,6 +1290,9 @@ class SECNNClassifier(NeuralNetClassifier):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         Xi = self._prepare_batch(Xi)
+        scale = (self._run_state() or {}).get("train_scale", 1.0)
+        if scale < 1.0:
+            Xi = self._downscale(Xi, scale)
         if self.augmentation is not None:
             Xi = self._augment(Xi)
         mix = self._mixup(Xi) if self.mixup else None

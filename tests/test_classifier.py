@@ -26,7 +26,11 @@ from sklearn_leukemia._torch_utils import (
     collate_batches,
 )
 from sklearn_leukemia.augmentation import AugmentationPolicy
-from sklearn_leukemia.classifier import _AUTO_EPOCHS, _auto_max_epochs
+from sklearn_leukemia.classifier import (
+    _AUTO_EPOCHS,
+    _auto_max_epochs,
+    _progressive_scale,
+)
 
 # Tiny and fast: a 2-stage SECNN of width 4 on 16x16 images.
 FAST = dict(
@@ -680,6 +684,108 @@ def test_mixup_is_seeded_and_changes_training():
     assert not np.allclose(a, plain)
 
 
+@pytest.mark.parametrize(
+    "n_epochs, start, expected",
+    [
+        (4, 0.5, [0.5, 0.6875, 0.8125, 1.0]),  # 2/3 and 5/6 in sixteenths
+        (4, 0.3, [0.3125, 0.5625, 0.75, 1.0]),  # never below 0.3
+        (8, 0.25, [0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 1.0]),
+        (1, 0.5, [1.0]),
+        (3, 1.0, [1.0, 1.0, 1.0]),
+    ],
+)
+def test_progressive_scale_grows_by_sixteenths_to_full_at_three_quarters(
+    n_epochs, start, expected
+):
+    scales = [_progressive_scale(e, n_epochs, start) for e in range(n_epochs)]
+    np.testing.assert_allclose(scales, expected)
+
+
+def test_progressive_resizing_shrinks_training_batches_only(monkeypatch):
+    X, y = make_images(n=40)
+    shapes = []
+    infer = SECNNClassifier.infer
+
+    def spy_infer(self, x, **fit_params):
+        shapes.append((self.module_.training, len(self.history), tuple(x.shape[2:])))
+        return infer(self, x, **fit_params)
+
+    monkeypatch.setattr(SECNNClassifier, "infer", spy_infer)
+    clf = SECNNClassifier(
+        **{**FAST, "max_epochs": 4},
+        progressive_resizing=0.5,
+        early_stopping=10,
+        validation_fraction=0.2,
+    ).fit(X, y)
+    # 16 pixels at scales 8/16, 11/16, 13/16 and 1.
+    train = {(epoch, size) for training, epoch, size in shapes if training}
+    assert train == {(1, (8, 8)), (2, (11, 11)), (3, (13, 13)), (4, (16, 16))}
+    valid = {size for training, _, size in shapes if not training}
+    assert valid == {(16, 16)}
+    np.testing.assert_allclose(clf.history[:, "train_scale"], [0.5, 0.6875, 0.8125, 1])
+    shapes.clear()
+    clf.predict_proba(X)
+    assert {size for _, _, size in shapes} == {(16, 16)}
+
+
+def test_progressive_resizing_is_an_antialiased_resize(monkeypatch):
+    X, y = make_images(n=16)
+    seen = {"clean": [], "trained": []}
+    prepare, infer = SECNNClassifier._prepare_batch, SECNNClassifier.infer
+
+    def spy_prepare(self, x):
+        out = prepare(self, x)
+        seen["clean"].append(out.detach().clone())
+        return out
+
+    def spy_infer(self, x, **fit_params):
+        seen["trained"].append(x.detach().clone())
+        return infer(self, x, **fit_params)
+
+    monkeypatch.setattr(SECNNClassifier, "_prepare_batch", spy_prepare)
+    monkeypatch.setattr(SECNNClassifier, "infer", spy_infer)
+    params = {**FAST, "max_epochs": 2, "batch_size": 16, "lr_schedule": None}
+    SECNNClassifier(**params, progressive_resizing=0.5).fit(X, y)
+    expected = torch.nn.functional.interpolate(
+        seen["clean"][0], size=(8, 8), mode="bilinear", antialias=True
+    )
+    torch.testing.assert_close(seen["trained"][0], expected)
+    assert seen["trained"][0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_progressive_resizing_is_seeded_changes_training_and_restarts():
+    X, y = make_images()
+    params = {**FAST, "max_epochs": 4}
+    a = SECNNClassifier(**params, progressive_resizing=0.5).fit(X, y)
+    b = SECNNClassifier(**params, progressive_resizing=0.5).fit(X, y)
+    plain = SECNNClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.allclose(a.predict_proba(X), plain.predict_proba(X))
+    assert "train_scale" not in plain.history[-1]
+    # Each partial_fit call grows the images again over its own epochs.
+    a.partial_fit(X, y)
+    np.testing.assert_allclose(
+        a.history[:, "train_scale"], [0.5, 0.6875, 0.8125, 1] * 2
+    )
+
+
+def test_progressive_resizing_of_non_square_images(monkeypatch):
+    X, y = make_images(n=16, size=32)
+    X = X[:, :, :16]
+    shapes = []
+    infer = SECNNClassifier.infer
+
+    def spy_infer(self, x, **fit_params):
+        if self.module_.training:
+            shapes.append(tuple(x.shape[2:]))
+        return infer(self, x, **fit_params)
+
+    monkeypatch.setattr(SECNNClassifier, "infer", spy_infer)
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 1}, progressive_resizing=0.25)
+    clf.set_params(max_epochs=4).fit(X, y)
+    assert shapes[0] == (8, 4) and shapes[-1] == (32, 16)
+
+
 class _RecordWeights(Callback):
     """Record the network's state at the start and after each training batch."""
 
@@ -1166,6 +1272,10 @@ def test_tags():
         ({"ema": -0.5}, "ema=-0.5 is not supported"),
         ({"ema": "0.9"}, "ema='0.9' is not supported"),
         ({"ema": 0.99, "early_stopping": 3}, "ema=0.99 cannot be combined with"),
+        ({"progressive_resizing": 0}, "progressive_resizing=0 is not supported"),
+        ({"progressive_resizing": 1.5}, r"progressive_resizing=1.5 .*\(0, 1\]"),
+        ({"progressive_resizing": True}, "progressive_resizing=True is not"),
+        ({"progressive_resizing": "0.5"}, "progressive_resizing='0.5' is not"),
     ],
 )
 def test_invalid_parameters(params, match):
