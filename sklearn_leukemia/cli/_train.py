@@ -95,6 +95,15 @@ def _decay(text: str) -> float:
     return value
 
 
+def _scale(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a scale in (0, 1] such as 0.5, got {text}"
+        )
+    return value
+
+
 def _n_jobs(text: str) -> int:
     try:
         value = int(text)
@@ -198,6 +207,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="keep an exponential moving average of the weights with this "
         "decay (e.g. 0.999, about 1,000 steps) and predict with it; 0 switches "
         "it off (default: the library's)",
+    )
+    group.add_argument(
+        "--progressive-resizing", type=_scale, default=None, metavar="SCALE",
+        help="train the first epochs on images shrunk by SCALE (e.g. 0.5), "
+        "growing to full size at three quarters of the epochs; 1 trains at "
+        "full size throughout (default: the library's)",
     )
     group.add_argument(
         "--class-weight", choices=("balanced", "none"), default=None,
@@ -397,6 +412,7 @@ def model_params(args) -> dict:
         "module__width": args.width,
         "mixup": args.mixup,
         "ema": args.ema,
+        "progressive_resizing": args.progressive_resizing,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     # Options whose "none" is the parameter None, not the option left out.
@@ -442,8 +458,8 @@ def pipeline_settings(pipeline) -> dict:
         **{k: v for k, v in params.items() if k.startswith("module__")},
     }
     for name in ("max_epochs", "batch_size", "lr", "optimizer", "lr_schedule",
-                 "class_weight", "mixup", "ema", "tta", "early_stopping", "device",
-                 "random_state"):
+                 "class_weight", "mixup", "ema", "progressive_resizing", "tta",
+                 "early_stopping", "device", "random_state"):
         settings[name] = params[name]
     settings["n_jobs"] = steps["read"].n_jobs
     return settings

@@ -43,7 +43,7 @@ def test_model_params_defaults_depend_on_the_data():
     # On a folder, every option left out is the library's default.
     for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
                  "module__width", "early_stopping", "tta", "mixup", "ema",
-                 "class_weight"):
+                 "progressive_resizing", "class_weight"):
         assert name not in folder
 
 
@@ -55,7 +55,8 @@ def test_folder_pipeline_is_the_library_default():
     for name in ("read__image_size", "classifier__max_epochs", "classifier__lr",
                  "classifier__batch_size", "classifier__class_weight",
                  "classifier__augmentation", "classifier__module__width",
-                 "classifier__tta", "classifier__mixup", "classifier__ema"):
+                 "classifier__tta", "classifier__mixup", "classifier__ema",
+                 "classifier__progressive_resizing"):
         assert repr(built.get(name)) == repr(default.get(name)), name
 
 
@@ -71,20 +72,24 @@ def test_augment_option(argv, expected):
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [("mixup", "0.4", 0.4), ("mixup", "0", 0.0), ("ema", "0.999", 0.999),
-     ("ema", "0", 0.0)],
+     ("ema", "0", 0.0), ("progressive-resizing", "0.5", 0.5),
+     ("progressive-resizing", "1", 1.0)],
 )
 def test_float_training_options(name, value, expected):
     from sklearn_leukemia.cli._train import pipeline_settings
 
     pipe = build_pipeline(_parse(["somewhere", f"--{name}", value]))
-    assert getattr(pipe.named_steps["classifier"], name) == expected
-    assert pipeline_settings(pipe)[name] == expected
+    attribute = name.replace("-", "_")
+    assert getattr(pipe.named_steps["classifier"], attribute) == expected
+    assert pipeline_settings(pipe)[attribute] == expected
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [("mixup", "-0.1"), ("mixup", "nan"), ("mixup", "lots"), ("ema", "1"),
-     ("ema", "1.5"), ("ema", "-0.1"), ("ema", "inf")],
+     ("ema", "1.5"), ("ema", "-0.1"), ("ema", "inf"),
+     ("progressive-resizing", "0"), ("progressive-resizing", "1.5"),
+     ("progressive-resizing", "half")],
 )
 def test_float_training_options_reject_bad_values(name, value, capsys):
     with pytest.raises(SystemExit):
