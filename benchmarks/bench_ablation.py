@@ -19,6 +19,9 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
 - ``no_class_weight``, ``class_weight_balanced``: ``class_weight=None`` or
   ``"balanced"`` (the loss weighted by the inverse class frequencies);
 - ``size_96``, ``size_128``, ``size_224``: ``image_size``;
+- ``progressive_128``: ``image_size=128, progressive_resizing=0.5`` (the
+  early epochs train on smaller copies of the 128-pixel images, growing to
+  full size at three quarters of the epochs);
 - ``epochs_60``: ``max_epochs=60``;
 - ``mixup``, ``no_mixup``: ``mixup=0.2`` or ``0`` (mixup of the training
   batches);
@@ -83,6 +86,7 @@ VARIANTS = {
     "size_96": {"image_size": 96},
     "size_128": {"image_size": 128},
     "size_224": {"image_size": 224},
+    "progressive_128": {"image_size": 128, "progressive_resizing": 0.5},
     "epochs_60": {"max_epochs": 60},
     "mixup": {"mixup": 0.2},
     "no_mixup": {"mixup": 0.0},
