@@ -29,6 +29,7 @@ def test_steps_and_recipe_defaults():
     assert isinstance(clf, SECNNClassifier)
     assert clf.class_weight is None
     assert clf.tta == "dihedral"
+    assert clf.progressive_resizing is None
     assert clf.augmentation.get_params() == (
         AugmentationPolicy.preset("flips").get_params()
     )
@@ -36,13 +37,32 @@ def test_steps_and_recipe_defaults():
 
 def test_classifier_params_override_the_recipe():
     pipe = make_leukemia_pipeline(
-        class_weight="balanced", tta=None, lr=0.01, module__width=8
+        class_weight="balanced", tta=None, progressive_resizing=0.5, lr=0.01,
+        module__width=8,
     )
     clf = pipe.named_steps["classifier"]
     assert clf.class_weight == "balanced"
     assert clf.tta is None
+    assert clf.progressive_resizing == 0.5
     assert clf.lr == 0.01
     assert clf.get_params()["module__width"] == 8
+
+
+def test_progressive_resizing_trains_small_first_and_predicts_at_full_size():
+    X, y, _ = make_blood_smear(16, image_size=24, classes=("normal", "ALL"),
+                               random_state=0)
+    tiny = {**TINY, "max_epochs": 4}
+    pipe = make_leukemia_pipeline(**tiny, progressive_resizing=0.5,
+                                  random_state=0).fit(X, y)
+    clf = pipe.named_steps["classifier"]
+    # 4 epochs: the ramp ends at epoch 3 of 4; the last trains at full size.
+    assert clf.history_[:, "train_scale"] == [0.5, 0.6875, 0.8125, 1.0]
+    assert pipe.predict_proba(X).shape == (16, 2)
+    fixed = make_leukemia_pipeline(**tiny, random_state=0).fit(X, y)
+    assert "train_scale" not in fixed.named_steps["classifier"].history_[-1]
+    assert not np.allclose(fixed.predict_proba(X), pipe.predict_proba(X))
+    with pytest.raises(ValueError, match="progressive_resizing=2"):
+        make_leukemia_pipeline(**tiny, progressive_resizing=2).fit(X, y)
 
 
 def test_non_square_resize_needs_flips_and_fails_before_training():
