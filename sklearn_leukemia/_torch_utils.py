@@ -25,6 +25,7 @@ from torch.utils.data._utils.collate import default_collate
 __all__ = [
     "SCHEDULES",
     "AmpConfig",
+    "DeviceImageDataset",
     "ImageBatchDataset",
     "ScheduledLR",
     "WarmupCosine",
@@ -32,6 +33,7 @@ __all__ = [
     "amp_config",
     "batch_to_tensor",
     "collate_batches",
+    "dataset_on_device",
     "joblib_worker_threads",
     "resolve_device",
     "resolve_n_threads",
@@ -390,6 +392,10 @@ class ImageBatchDataset(torch.utils.data.Dataset):
 
     def __getitems__(self, indices):
         index = np.asarray(indices, dtype=np.intp)
+        n = len(index)
+        if n and index[-1] - index[0] == n - 1 and (np.diff(index) == 1).all():
+            # Consecutive images (prediction): a view, no copy of the batch.
+            index = slice(int(index[0]), int(index[-1]) + 1)
         xb = batch_to_tensor(self.X[index])
         yb = None if self.y is None else torch.from_numpy(self.y[index])
         return xb, yb
@@ -397,6 +403,96 @@ class ImageBatchDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         xb, yb = self.__getitems__([i])
         return xb[0], (None if yb is None else yb[0])
+
+
+class DeviceImageDataset(torch.utils.data.Dataset):
+    """Images held as one tensor on the compute device, served as NCHW batches.
+
+    Made by :func:`dataset_on_device`. A batch is gathered on the device
+    with one ``index_select``, so that training copies nothing from the
+    host after the first upload; the labels stay on the CPU.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n, H, W, C)
+        uint8 or float32 images on the device, channel-last.
+    y : ndarray of shape (n,) of int64, default=None
+        Encoded labels, or None.
+    """
+
+    def __init__(self, X: torch.Tensor, y=None):
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitems__(self, indices):
+        index = np.asarray(indices, dtype=np.intp)
+        on_device = torch.from_numpy(index).to(self.X.device)
+        # NHWC rows viewed as NCHW: the channels_last strides, as on the host.
+        xb = self.X.index_select(0, on_device).permute(0, 3, 1, 2)
+        yb = None if self.y is None else torch.from_numpy(self.y[index])
+        return xb, yb
+
+    def __getitem__(self, i):
+        xb, yb = self.__getitems__([i])
+        return xb[0], (None if yb is None else yb[0])
+
+
+def _image_source(dataset):
+    """``(X, y)`` of an ImageBatchDataset or a Subset of one, else None."""
+    if isinstance(dataset, ImageBatchDataset):
+        return dataset.X, dataset.y
+    if isinstance(dataset, torch.utils.data.Subset) and isinstance(
+        dataset.dataset, ImageBatchDataset
+    ):
+        index = np.asarray(dataset.indices, dtype=np.intp)
+        X, y = dataset.dataset.X, dataset.dataset.y
+        return X[index], (None if y is None else y[index])
+    return None
+
+
+def dataset_on_device(dataset, device, *, max_bytes=None):
+    """Copy the images of ``dataset`` to ``device`` once, as one tensor.
+
+    Parameters
+    ----------
+    dataset : ImageBatchDataset or torch.utils.data.Subset of one
+        The images to move. Any other dataset is left alone.
+    device : torch.device
+        Where to put them.
+    max_bytes : int or None, default=None
+        Leave the dataset alone when its images would take more bytes
+        than this on the device (uint8 stays uint8, other dtypes become
+        float32 as in :func:`batch_to_tensor`). None: no limit.
+
+    Returns
+    -------
+    DeviceImageDataset or None
+        None when the dataset is of another kind or too large.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from sklearn_leukemia._torch_utils import (
+    ...     ImageBatchDataset, dataset_on_device)
+    >>> X = np.zeros((4, 8, 8, 3), dtype=np.uint8)
+    >>> data = dataset_on_device(ImageBatchDataset(X), torch.device("cpu"))
+    >>> data.__getitems__([2, 0])[0].shape
+    torch.Size([2, 3, 8, 8])
+    >>> dataset_on_device(ImageBatchDataset(X), torch.device("cpu"), max_bytes=100)
+    """
+    source = _image_source(dataset)
+    if source is None:
+        return None
+    X, y = source
+    itemsize = 1 if X.dtype == np.uint8 else 4
+    if max_bytes is not None and X.size * itemsize > max_bytes:
+        return None
+    # batch_to_tensor's conversions, then back to the channel-last layout.
+    images = batch_to_tensor(X).permute(0, 2, 3, 1)
+    return DeviceImageDataset(images.to(device).contiguous(), y)
 
 
 def collate_batches(batch):
@@ -556,7 +652,8 @@ class WeightAverage(Callback):
     def on_train_begin(self, net, **kwargs):
         """Start the average at the current weights."""
         current = [
-            tensor for tensor in net.module_.state_dict().values()
+            tensor
+            for tensor in net.module_.state_dict().values()
             if tensor.is_floating_point()
         ]
         # The state dict's tensors share storage with the network's, so they

@@ -45,6 +45,7 @@ from sklearn_leukemia._torch_utils import (
     WeightAverage,
     amp_config,
     collate_batches,
+    dataset_on_device,
     resolve_device,
     resolve_n_threads,
     seeded,
@@ -281,6 +282,16 @@ class SECNNClassifier(NeuralNetClassifier):
         device used is stored as ``device_``. Naming a device that is not
         available raises ValueError at fit time. A model trained on a GPU
         can be unpickled and used on a machine without one.
+    data_on_device : {"auto", True, False}, default="auto"
+        Where ``fit`` keeps the training and validation images. True copies
+        them to ``device`` once, as one tensor (uint8 stays uint8, any other
+        dtype becomes float32), and gathers every batch there; False leaves
+        them in their array and copies each batch over (from pinned memory
+        on CUDA). ``"auto"`` is True on CUDA when the images take at most
+        half of the GPU's free memory and no DataLoader workers are set
+        (``iterator_train__num_workers``), else False. The batches, and so
+        the model, are the same either way; prediction always copies batch
+        by batch.
     mixed_precision : {"auto", True, False}, default="auto"
         Automatic mixed precision: ``"auto"`` is on with CUDA (bfloat16 when
         the GPU supports it, else float16 with gradient scaling) and off on
@@ -417,6 +428,7 @@ class SECNNClassifier(NeuralNetClassifier):
         validation_fraction=0.1,
         monitor="valid_loss",
         device="auto",
+        data_on_device="auto",
         mixed_precision="auto",
         channels_last=True,
         random_state=None,
@@ -476,6 +488,7 @@ class SECNNClassifier(NeuralNetClassifier):
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             monitor=monitor,
+            data_on_device=data_on_device,
             mixed_precision=mixed_precision,
             channels_last=channels_last,
             random_state=random_state,
@@ -563,6 +576,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "early_stopping",
             "validation_fraction",
             "monitor",
+            "data_on_device",
             "mixed_precision",
             "channels_last",
             "random_state",
@@ -688,6 +702,13 @@ class SECNNClassifier(NeuralNetClassifier):
                 "strictly between 0 and 1."
             )
         check_scalar_in(self.monitor, "monitor", _MONITORS)
+        if not (
+            isinstance(self.data_on_device, str) and self.data_on_device == "auto"
+        ) and not isinstance(self.data_on_device, (bool, np.bool_)):
+            raise ValueError(
+                f"data_on_device={self.data_on_device!r} is not supported; "
+                "expected 'auto', True or False."
+            )
         if self.mixed_precision not in ("auto", True, False):
             raise ValueError(
                 f"mixed_precision={self.mixed_precision!r} is not supported; "
@@ -861,11 +882,13 @@ class SECNNClassifier(NeuralNetClassifier):
         where = "training" if training else "predicting"
         size = self.batch_size
         smaller = f" (e.g. batch_size={max(1, size // 2)})" if size > 1 else ""
+        moved = training and self.data_on_device is not False
         return (
             f"{type(self).__name__} ran out of memory on {self.device_} while "
             f"{where} with batch_size={size}; use a smaller batch_size{smaller}, "
-            "smaller images, a smaller network (module__width) or "
-            f"mixed_precision=True. Original error: {exc}"
+            "smaller images, a smaller network (module__width)"
+            + (", data_on_device=False" if moved else "")
+            + f" or mixed_precision=True. Original error: {exc}"
         )
 
     def _amp(self):
@@ -1022,6 +1045,14 @@ class SECNNClassifier(NeuralNetClassifier):
         dataset_train, dataset_valid
             The training dataset, and the validation one or None.
         """
+        datasets = self._split_datasets(X, y, **fit_params)
+        run = self._run_state()
+        if run is not None:
+            # The datasets that ``data_on_device`` may move, for this fit.
+            run["fit_datasets"] = [d for d in datasets if d is not None]
+        return datasets
+
+    def _split_datasets(self, X, y=None, **fit_params):
         needs_split = self._patience() and self.monitor.startswith("valid_")
         if self.train_split is not None or not needs_split:
             return super().get_split_datasets(X, y, **fit_params)
@@ -1043,7 +1074,9 @@ class SECNNClassifier(NeuralNetClassifier):
 
         Defaults added to skorch's: batches are passed through whole (no
         per-image collation), training batches are shuffled with a generator
-        seeded from ``random_state``, and batches are pinned for CUDA.
+        seeded from ``random_state``, and batches are pinned for CUDA. In
+        ``fit``, the training and validation images are first moved to the
+        device when ``data_on_device`` says so.
 
         Parameters
         ----------
@@ -1071,9 +1104,41 @@ class SECNNClassifier(NeuralNetClassifier):
         kwargs.setdefault(
             "generator", generator if training and generator else torch.Generator()
         )
-        if torch.device(self.device_).type == "cuda":
+        on_device = self._dataset_on_device(dataset, kwargs)
+        if on_device is not None:
+            dataset = on_device
+        elif torch.device(self.device_).type == "cuda":
             kwargs.setdefault("pin_memory", True)
         return iterator(dataset, **kwargs)
+
+    def _dataset_on_device(self, dataset, iterator_kwargs):
+        """Return the fit's ``dataset`` moved to the device, or None to stream it."""
+        run = self._run_state()
+        if (
+            run is None
+            or self.data_on_device is False
+            or not any(d is dataset for d in run.get("fit_datasets", ()))
+        ):
+            return None
+        device = torch.device(self.device_)
+        workers = iterator_kwargs.get("num_workers", 0)
+        max_bytes = None
+        if self.data_on_device is True:
+            if workers:
+                raise ValueError(
+                    f"data_on_device=True cannot be combined with {workers} "
+                    "DataLoader workers: the workers would have to reach the "
+                    "images on the device. Use data_on_device=False, or no "
+                    "workers (num_workers=0)."
+                )
+        elif device.type != "cuda" or workers:
+            return None
+        else:
+            max_bytes = torch.cuda.mem_get_info(device)[0] // 2
+        moved = run.setdefault("datasets_on_device", {})
+        if id(dataset) not in moved:
+            moved[id(dataset)] = dataset_on_device(dataset, device, max_bytes=max_bytes)
+        return moved[id(dataset)]
 
     def _batches_per_epoch(self, dataset) -> int:
         kwargs = self.get_params_for("iterator_train")
@@ -1576,8 +1641,10 @@ class SECNNClassifier(NeuralNetClassifier):
         self.initialize()
         device = torch.device(self.device_)
         self.module_.load_state_dict(
-            {name: torch.from_numpy(np.array(a)).to(device) for name, a in
-             arrays.items()}
+            {
+                name: torch.from_numpy(np.array(a)).to(device)
+                for name, a in arrays.items()
+            }
         )
         self.history = History(state["history"])
 

@@ -21,6 +21,7 @@ from torch import nn
 import sklearn_leukemia.augmentation._torch as augmentation_torch
 from sklearn_leukemia import SECNNClassifier
 from sklearn_leukemia._torch_utils import (
+    DeviceImageDataset,
     ImageBatchDataset,
     batch_to_tensor,
     collate_batches,
@@ -240,13 +241,87 @@ def test_dataset_serves_converted_batches_without_touching_X():
     np.testing.assert_array_equal(X, before)
 
 
+def spy_iterators(monkeypatch):
+    """Record the dataset behind every DataLoader the classifier builds."""
+    seen = []
+    get_iterator = SECNNClassifier.get_iterator
+
+    def spy(self, dataset, training=False):
+        loader = get_iterator(self, dataset, training=training)
+        seen.append((training, loader.dataset, loader.pin_memory))
+        return loader
+
+    monkeypatch.setattr(SECNNClassifier, "get_iterator", spy)
+    return seen
+
+
+@pytest.mark.parametrize("augmentation", [None, AugmentationPolicy.preset("flips")])
+def test_data_on_device_trains_the_same_model(monkeypatch, augmentation):
+    X, y = make_images(n=40)
+    params = {
+        **FAST,
+        "max_epochs": 3,
+        "early_stopping": 5,
+        "validation_fraction": 0.25,
+        "augmentation": augmentation,
+    }
+    seen = spy_iterators(monkeypatch)
+    streamed = SECNNClassifier(**params, data_on_device=False).fit(X, y)
+    train, valid = seen[:2]
+    assert train[0] and not valid[0]
+    # From the caller's array, batch by batch.
+    assert isinstance(train[1].dataset, ImageBatchDataset)
+    assert train[1].dataset.X is X
+    seen.clear()
+    moved = SECNNClassifier(**params, data_on_device=True).fit(X, y)
+    (_, train, _), (_, valid, _) = seen[:2]
+    assert isinstance(train, DeviceImageDataset) and len(train) == 30
+    assert isinstance(valid, DeviceImageDataset) and len(valid) == 10
+    assert train.X.dtype == torch.uint8
+    assert train.X.device.type == torch.device(moved.device_).type
+    # Prediction streams from the array, also after a fit on the device.
+    seen.clear()
+    proba = moved.predict_proba(X)
+    assert isinstance(seen[0][1], ImageBatchDataset)
+    # The same batches, so the same model.
+    assert streamed.history[:, "train_loss"] == moved.history[:, "train_loss"]
+    assert streamed.history[:, "valid_loss"] == moved.history[:, "valid_loss"]
+    np.testing.assert_array_equal(proba, streamed.predict_proba(X))
+
+
+def test_data_on_device_auto_streams_on_the_cpu(monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    X, y = make_images()
+    seen = spy_iterators(monkeypatch)
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    assert clf.data_on_device == "auto"
+    assert isinstance(seen[0][1], ImageBatchDataset) and not seen[0][2]
+
+
+@pytest.mark.parametrize("value", ["yes", 1.0, None])
+def test_data_on_device_invalid(value):
+    X, y = make_images()
+    with pytest.raises(ValueError, match=r"data_on_device=.* is not supported"):
+        SECNNClassifier(**FAST, data_on_device=value).fit(X, y)
+
+
+def test_data_on_device_with_workers():
+    X, y = make_images()
+    workers = {"iterator_train__num_workers": 1}
+    with pytest.raises(ValueError, match="data_on_device=True cannot be combined"):
+        SECNNClassifier(**FAST, **workers, data_on_device=True).fit(X, y)
+
+
 def test_prepare_batch_scales_uint8_on_the_device(fitted):
     clf, X, _ = fitted
     batch = batch_to_tensor(X[:4])
     x = clf._prepare_batch(batch)
     assert x.dtype == torch.float32
     assert x.is_contiguous(memory_format=torch.channels_last)
-    np.testing.assert_allclose(x.permute(0, 2, 3, 1).numpy(), X[:4] / 255, atol=1e-6)
+    np.testing.assert_allclose(
+        x.permute(0, 2, 3, 1).cpu().numpy(), X[:4] / 255, atol=1e-6
+    )
     # A prepared batch goes through unchanged (no double scaling).
     assert clf._prepare_batch(x) is x
 
@@ -418,7 +493,7 @@ def test_pickle_round_trip(fitted, dump, tmp_path):
         loaded = joblib.load(tmp_path / "clf.joblib")
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.classes_, clf.classes_)
-    assert loaded.device == "auto" and loaded.device_ == "cpu"
+    assert loaded.device == "auto" and loaded.device_ == clf.device_
 
 
 def test_model_trained_on_cuda_loads_on_cpu(monkeypatch):
@@ -446,7 +521,11 @@ def test_model_trained_on_cuda_loads_on_cpu(monkeypatch):
     assert loaded.device_ == "cpu" and loaded.device == "auto"
     assert loaded.module_.stem[0].weight.device.type == "cpu"
     assert loaded.criterion_.weight.device.type == "cpu"
-    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    if clf.module_.stem[0].weight.device.type == "cuda":  # pragma: no cover
+        # Really trained on a GPU: mixed precision there, float32 here.
+        np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=2e-3)
+    else:
+        np.testing.assert_array_equal(loaded.predict_proba(X), expected)
 
 
 def test_unfitted_pickles():
@@ -671,6 +750,8 @@ def test_mixup_blends_training_batches_and_their_losses(monkeypatch):
     assert blended.is_contiguous(memory_format=torch.channels_last)
     ((y_batch, loss),) = seen["losses"]
     ce = torch.nn.functional.cross_entropy
+    # The loss is taken in float32, also of mixed-precision (CUDA) logits.
+    logits, y_batch = logits.float(), y_batch.to(logits.device)
     expected = 0.3 * ce(logits, y_batch) + 0.7 * ce(logits, y_batch[perm])
     assert loss == pytest.approx(expected.item(), rel=1e-5)
 
@@ -880,10 +961,11 @@ def test_class_weight_changes_criterion():
     classes = np.array(["ALL", "normal"])
     expected = compute_class_weight("balanced", classes=classes, y=y)
     np.testing.assert_allclose(balanced.class_weight_, expected)
-    np.testing.assert_allclose(balanced.criterion_.weight.numpy(), expected, rtol=1e-6)
+    weight = balanced.criterion_.weight.cpu().numpy()
+    np.testing.assert_allclose(weight, expected, rtol=1e-6)
     assert expected[1] > expected[0]
     as_dict = SECNNClassifier(**FAST, class_weight={"normal": 3.0}).fit(X, y)
-    np.testing.assert_allclose(as_dict.criterion_.weight.numpy(), [1.0, 3.0])
+    np.testing.assert_allclose(as_dict.criterion_.weight.cpu().numpy(), [1.0, 3.0])
 
 
 def test_balanced_weights_of_even_classes_train_the_unweighted_model():
@@ -1116,12 +1198,13 @@ def test_out_of_memory_suggests_smaller_batch(monkeypatch):
     with pytest.raises(
         torch.OutOfMemoryError,
         match=r"while training with batch_size=8; use a smaller batch_size "
-        r"\(e.g. batch_size=4\).*Tried to allocate",
+        r"\(e.g. batch_size=4\).*data_on_device=False.*Tried to allocate",
     ):
         SECNNClassifier(**FAST).fit(X, y)
     monkeypatch.setattr(SECNNClassifier, "evaluation_step", oom)
-    with pytest.raises(torch.OutOfMemoryError, match="while predicting"):
+    with pytest.raises(torch.OutOfMemoryError, match="while predicting") as info:
         clf.predict(X)
+    assert "data_on_device" not in str(info.value)
     # The runtime state was cleaned up despite the error.
     assert clf._run_state() is None and clf.device == "auto"
 
@@ -1154,14 +1237,14 @@ def test_bad_device_name():
 
 def test_channels_last_and_mixed_precision_on_cpu():
     X, y = make_images()
-    clf = SECNNClassifier(**FAST, mixed_precision=True).fit(X, y)
+    clf = SECNNClassifier(**FAST, device="cpu", mixed_precision=True).fit(X, y)
     conv = clf.module_.stem[0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert clf._amp().dtype == torch.bfloat16
     proba = clf.predict_proba(X)
     assert proba.dtype == np.float32
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
-    plain = SECNNClassifier(**FAST, channels_last=False).fit(X, y)
+    plain = SECNNClassifier(**FAST, device="cpu", channels_last=False).fit(X, y)
     assert not plain._amp().enabled
     assert plain.module_.stem[0].weight.is_contiguous()
 
@@ -1185,6 +1268,37 @@ def test_cuda_mixed_precision_channels_last():
         patch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
         fp16.fit(X, y)
     assert np.isfinite(fp16.history[-1, "train_loss"])
+
+
+@pytest.mark.gpu
+def test_cuda_keeps_the_training_images_on_the_device(monkeypatch):
+    X, y = make_images(n=40)
+    seen = spy_iterators(monkeypatch)
+    params = {**FAST, "max_epochs": 3, "device": "cuda", "mixed_precision": False}
+    moved = SECNNClassifier(**params).fit(X, y)
+    training, dataset, pinned = seen[0]
+    assert training and isinstance(dataset, DeviceImageDataset) and not pinned
+    assert dataset.X.device.type == "cuda" and dataset.X.dtype == torch.uint8
+    seen.clear()
+    streamed = SECNNClassifier(**params, data_on_device=False).fit(X, y)
+    training, dataset, pinned = seen[0]
+    assert isinstance(dataset, ImageBatchDataset) and pinned
+    # The same batches; cuDNN may sum in another order from run to run.
+    np.testing.assert_allclose(
+        moved.history[:, "train_loss"], streamed.history[:, "train_loss"], rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        moved.predict_proba(X), streamed.predict_proba(X), atol=1e-3
+    )
+    # "auto" streams with DataLoader workers, which cannot reach the device.
+    seen.clear()
+    SECNNClassifier(**params, iterator_train__num_workers=1).fit(X, y)
+    assert isinstance(seen[0][1], ImageBatchDataset) and seen[0][2]
+    # Images that would take more than half the free memory are streamed.
+    seen.clear()
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (100, 2**30))
+    SECNNClassifier(**params).fit(X, y)
+    assert isinstance(seen[0][1], ImageBatchDataset) and seen[0][2]
 
 
 def test_threads_restored_and_explicit():
@@ -1344,4 +1458,4 @@ def test_save_and_load_params(fitted, tmp_path):
     assert not np.array_equal(other.predict_proba(X), clf.predict_proba(X))
     other.load_params(f_params=tmp_path / "weights.pt")
     np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
-    assert other.device == "auto" and other.device_ == "cpu"
+    assert other.device == "auto" and other.device_ == clf.device_

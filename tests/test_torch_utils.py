@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from sklearn_leukemia._torch_utils import (
+    DeviceImageDataset,
     ImageBatchDataset,
     WarmupCosine,
     amp_config,
     batch_to_tensor,
     collate_batches,
+    dataset_on_device,
     joblib_worker_threads,
     resolve_device,
     resolve_n_threads,
@@ -196,6 +198,73 @@ def test_dataset_with_a_dataloader():
     assert yb is None and xb.shape == (3, 3, 4, 4)
     # Samples from another dataset are still collated normally.
     assert collate_batches([torch.zeros(2), torch.ones(2)]).shape == (2, 2)
+
+
+def test_dataset_slices_consecutive_images_and_copies_the_others():
+    X = np.random.default_rng(0).random((10, 4, 4, 3)).astype(np.float32)
+    dataset = ImageBatchDataset(X, np.arange(10, dtype=np.int64))
+    # Prediction's batches are consecutive: a view of the caller's array.
+    xb, yb = dataset.__getitems__([3, 4, 5, 6])
+    assert np.shares_memory(xb.numpy(), X)
+    np.testing.assert_array_equal(xb.permute(0, 2, 3, 1).numpy(), X[3:7])
+    np.testing.assert_array_equal(yb.numpy(), [3, 4, 5, 6])
+    # Shuffled, repeated or descending indices are gathered into a copy.
+    for index in ([6, 3, 4], [3, 3, 4], [5, 4, 3], [2, 4, 6]):
+        xb, yb = dataset.__getitems__(index)
+        assert not np.shares_memory(xb.numpy(), X)
+        np.testing.assert_array_equal(xb.permute(0, 2, 3, 1).numpy(), X[index])
+        np.testing.assert_array_equal(yb.numpy(), index)
+    assert dataset.__getitems__([])[0].shape == (0, 3, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "X",
+    [
+        np.arange(6 * 5 * 4 * 3, dtype=np.uint8).reshape(6, 5, 4, 3),
+        np.arange(6 * 5 * 4, dtype=np.uint16).reshape(6, 5, 4) * 97,
+        np.linspace(-1, 1, 6 * 5 * 4 * 3).reshape(6, 5, 4, 3),
+        np.arange(6 * 5 * 4 * 3).reshape(6, 5, 4, 3) % 3 == 0,
+    ],
+    ids=["uint8", "uint16-gray", "float64", "bool"],
+)
+def test_dataset_on_device_serves_the_same_batches(X):
+    y = np.arange(6, dtype=np.int64)
+    host = ImageBatchDataset(X, y)
+    moved = dataset_on_device(host, torch.device("cpu"))
+    assert isinstance(moved, DeviceImageDataset) and len(moved) == 6
+    # uint8 stays uint8 (scaled on the device later); the rest is float32.
+    assert moved.X.dtype == (torch.uint8 if X.dtype == np.uint8 else torch.float32)
+    for index in ([4, 0, 2], [1, 2, 3], [5]):
+        expected, expected_y = host.__getitems__(index)
+        xb, yb = moved.__getitems__(index)
+        assert xb.dtype == expected.dtype and xb.shape == expected.shape
+        assert xb.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(xb, expected, rtol=0, atol=0)
+        torch.testing.assert_close(yb, expected_y)
+    x1, y1 = moved[2]
+    torch.testing.assert_close(x1, host[2][0], rtol=0, atol=0)
+    assert int(y1) == 2
+
+
+def test_dataset_on_device_takes_subsets_and_respects_the_budget():
+    X = np.arange(8 * 2 * 2 * 3, dtype=np.uint8).reshape(8, 2, 2, 3)
+    y = np.arange(8, dtype=np.int64)
+    subset = torch.utils.data.Subset(ImageBatchDataset(X, y), [7, 1, 4])
+    moved = dataset_on_device(subset, torch.device("cpu"))
+    xb, yb = moved.__getitems__([0, 2])
+    np.testing.assert_array_equal(xb.permute(0, 2, 3, 1).numpy(), X[[7, 4]])
+    np.testing.assert_array_equal(yb.numpy(), [7, 4])
+    # Without labels, the label slot stays None.
+    assert dataset_on_device(ImageBatchDataset(X), "cpu").__getitems__([0])[1] is None
+    # 3 images of 12 uint8 bytes: 36 bytes fit, 35 do not.
+    assert dataset_on_device(subset, torch.device("cpu"), max_bytes=36) is not None
+    assert dataset_on_device(subset, torch.device("cpu"), max_bytes=35) is None
+    # float images count 4 bytes a value.
+    floats = ImageBatchDataset(X.astype(np.float64))
+    assert dataset_on_device(floats, "cpu", max_bytes=8 * 12 * 4 - 1) is None
+    # Datasets of other kinds are left alone.
+    other = torch.utils.data.TensorDataset(torch.zeros(4, 3))
+    assert dataset_on_device(other, torch.device("cpu")) is None
 
 
 def test_softmax_float32():
