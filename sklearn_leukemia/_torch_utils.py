@@ -441,15 +441,17 @@ class DeviceImageDataset(torch.utils.data.Dataset):
 
 
 def _image_source(dataset):
-    """``(X, y)`` of an ImageBatchDataset or a Subset of one, else None."""
+    """``(X, y, rows)`` of an ImageBatchDataset or a Subset of one, else None.
+
+    ``rows`` are the Subset's indices into ``X`` and ``y``, None for all.
+    """
     if isinstance(dataset, ImageBatchDataset):
-        return dataset.X, dataset.y
+        return dataset.X, dataset.y, None
     if isinstance(dataset, torch.utils.data.Subset) and isinstance(
         dataset.dataset, ImageBatchDataset
     ):
-        index = np.asarray(dataset.indices, dtype=np.intp)
-        X, y = dataset.dataset.X, dataset.dataset.y
-        return X[index], (None if y is None else y[index])
+        rows = np.asarray(dataset.indices, dtype=np.intp)
+        return dataset.dataset.X, dataset.dataset.y, rows
     return None
 
 
@@ -486,10 +488,14 @@ def dataset_on_device(dataset, device, *, max_bytes=None):
     source = _image_source(dataset)
     if source is None:
         return None
-    X, y = source
+    X, y, rows = source
+    n_images = len(X) if rows is None else len(rows)
     itemsize = 1 if X.dtype == np.uint8 else 4
-    if max_bytes is not None and X.size * itemsize > max_bytes:
+    nbytes = n_images * int(np.prod(X.shape[1:])) * itemsize
+    if max_bytes is not None and nbytes > max_bytes:
         return None
+    if rows is not None:
+        X, y = X[rows], (None if y is None else y[rows])
     # batch_to_tensor's conversions, then back to the channel-last layout.
     images = batch_to_tensor(X).permute(0, 2, 3, 1)
     return DeviceImageDataset(images.to(device).contiguous(), y)
@@ -652,8 +658,7 @@ class WeightAverage(Callback):
     def on_train_begin(self, net, **kwargs):
         """Start the average at the current weights."""
         current = [
-            tensor
-            for tensor in net.module_.state_dict().values()
+            tensor for tensor in net.module_.state_dict().values()
             if tensor.is_floating_point()
         ]
         # The state dict's tensors share storage with the network's, so they

@@ -882,7 +882,8 @@ class SECNNClassifier(NeuralNetClassifier):
         where = "training" if training else "predicting"
         size = self.batch_size
         smaller = f" (e.g. batch_size={max(1, size // 2)})" if size > 1 else ""
-        moved = training and self.data_on_device is not False
+        setting = self.data_on_device
+        moved = training and (isinstance(setting, str) or bool(setting))
         return (
             f"{type(self).__name__} ran out of memory on {self.device_} while "
             f"{where} with batch_size={size}; use a smaller batch_size{smaller}, "
@@ -1114,16 +1115,18 @@ class SECNNClassifier(NeuralNetClassifier):
     def _dataset_on_device(self, dataset, iterator_kwargs):
         """Return the fit's ``dataset`` moved to the device, or None to stream it."""
         run = self._run_state()
+        setting = self.data_on_device
+        auto = isinstance(setting, str)
         if (
             run is None
-            or self.data_on_device is False
+            or not (auto or setting)
             or not any(d is dataset for d in run.get("fit_datasets", ()))
         ):
             return None
         device = torch.device(self.device_)
         workers = iterator_kwargs.get("num_workers", 0)
         max_bytes = None
-        if self.data_on_device is True:
+        if not auto:
             if workers:
                 raise ValueError(
                     f"data_on_device=True cannot be combined with {workers} "
@@ -1641,10 +1644,8 @@ class SECNNClassifier(NeuralNetClassifier):
         self.initialize()
         device = torch.device(self.device_)
         self.module_.load_state_dict(
-            {
-                name: torch.from_numpy(np.array(a)).to(device)
-                for name, a in arrays.items()
-            }
+            {name: torch.from_numpy(np.array(a)).to(device) for name, a in
+             arrays.items()}
         )
         self.history = History(state["history"])
 

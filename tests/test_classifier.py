@@ -306,6 +306,16 @@ def test_data_on_device_invalid(value):
         SECNNClassifier(**FAST, data_on_device=value).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    "value, moved", [(np.True_, True), (np.False_, False), (True, True)]
+)
+def test_data_on_device_numpy_bools(monkeypatch, value, moved):
+    X, y = make_images()
+    seen = spy_iterators(monkeypatch)
+    SECNNClassifier(**FAST, data_on_device=value).fit(X, y)
+    assert isinstance(seen[0][1], DeviceImageDataset) is moved
+
+
 def test_data_on_device_with_workers():
     X, y = make_images()
     workers = {"iterator_train__num_workers": 1}
