@@ -391,6 +391,17 @@ def print_table(results, peak: float, peak_name: str) -> None:
         )
 
 
+def _json_ready(obj):
+    """Replace NaN (the network path has no prediction) by None, for JSON."""
+    if isinstance(obj, dict):
+        return {key: _json_ready(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_json_ready(value) for value in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
@@ -486,7 +497,7 @@ def main(argv=None) -> int:
         "matmul_tflops_measured": [p / 1e12 for p in peaks],
         "results": results,
     }
-    args.json.write_text(json.dumps(report, indent=2))
+    args.json.write_text(json.dumps(_json_ready(report), indent=2, allow_nan=False))
     print(f"\nwrote {args.json}")
     return 0
 
