@@ -23,6 +23,7 @@ from skorch.callbacks import Callback, LRScheduler
 from torch.utils.data._utils.collate import default_collate
 
 __all__ = [
+    "CALLER_VIEW",
     "SCHEDULES",
     "AmpConfig",
     "DeviceImageDataset",
@@ -368,12 +369,20 @@ def batch_to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2)
 
 
+#: Attribute set on a batch tensor that shares memory with the caller's array.
+CALLER_VIEW = "_sklearn_leukemia_caller_view"
+
+
 class ImageBatchDataset(torch.utils.data.Dataset):
     """Channel-last images served as NCHW batches, one batch at a time.
 
     ``__getitems__`` (used by :class:`~torch.utils.data.DataLoader` for whole
     batches) gathers the batch with one fancy index, so only ``batch_size``
     images are ever copied and converted; ``X`` itself is never converted.
+    A batch of consecutive images (prediction's) is a view of ``X`` instead,
+    marked with the attribute ``CALLER_VIEW``: whoever may modify it in
+    place must copy it first (the classifier does, where its device would
+    otherwise see ``X``'s memory).
 
     Parameters
     ----------
@@ -393,10 +402,13 @@ class ImageBatchDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices):
         index = np.asarray(indices, dtype=np.intp)
         n = len(index)
-        if n and index[-1] - index[0] == n - 1 and (np.diff(index) == 1).all():
+        view = bool(n) and index[-1] - index[0] == n - 1 and (np.diff(index) == 1).all()
+        if view:
             # Consecutive images (prediction): a view, no copy of the batch.
             index = slice(int(index[0]), int(index[-1]) + 1)
         xb = batch_to_tensor(self.X[index])
+        if view:
+            setattr(xb, CALLER_VIEW, True)
         yb = None if self.y is None else torch.from_numpy(self.y[index])
         return xb, yb
 

@@ -39,6 +39,7 @@ from skorch.utils import TeeGenerator, is_dataset
 from torch.utils.data import DataLoader
 
 from sklearn_leukemia._torch_utils import (
+    CALLER_VIEW,
     SCHEDULES,
     ImageBatchDataset,
     ScheduledLR,
@@ -1154,17 +1155,25 @@ class SECNNClassifier(NeuralNetClassifier):
         return max(1, math.ceil(n / size))
 
     def _prepare_batch(self, x) -> torch.Tensor:
-        """Move a batch to the device as float32 in the configured layout."""
+        """Move a batch to the device as float32 in the configured layout.
+
+        A batch that is a view of the caller's images is copied when nothing
+        else would copy it (float32 on the CPU), so that the network never
+        holds the caller's memory.
+        """
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         memory_format = (
             torch.channels_last if self.channels_last else torch.contiguous_format
         )
         is_uint8 = x.dtype == torch.uint8
+        source = x
         x = x.to(self.device_, non_blocking=True)
         x = x.to(dtype=torch.float32, memory_format=memory_format)
         if is_uint8:
             x = x.mul_(1.0 / 255.0)
+        elif getattr(source, CALLER_VIEW, False) and x.data_ptr() == source.data_ptr():
+            x = x.clone(memory_format=memory_format)
         return x
 
     # ------------------------------------------------------------------

@@ -323,6 +323,39 @@ def test_data_on_device_with_workers():
         SECNNClassifier(**FAST, **workers, data_on_device=True).fit(X, y)
 
 
+class _ZeroesItsInput(nn.Module):
+    """A careless network: it overwrites its input before using it."""
+
+    def __init__(self, n_classes, in_channels=3):
+        super().__init__()
+        self.head = nn.Linear(in_channels, n_classes)
+
+    def forward(self, x):
+        x.mul_(0.5)
+        return self.head(x.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_prediction_never_hands_the_callers_images_to_the_network(channels_last):
+    X, y = make_images()
+    X = X.astype(np.float32) / 255
+    before = X.copy()
+    clf = SECNNClassifier(
+        max_epochs=1,
+        batch_size=8,
+        architecture=_ZeroesItsInput,
+        channels_last=channels_last,
+        device="cpu",
+        random_state=0,
+    ).fit(X, y)
+    np.testing.assert_array_equal(X, before)
+    # Prediction's batches are views of X, copied before the network runs.
+    clf.predict_proba(X)
+    np.testing.assert_array_equal(X, before)
+    clf.set_params(tta="flips").predict_proba(X)
+    np.testing.assert_array_equal(X, before)
+
+
 def test_prepare_batch_scales_uint8_on_the_device(fitted):
     clf, X, _ = fitted
     batch = batch_to_tensor(X[:4])

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sklearn_leukemia._torch_utils import (
+    CALLER_VIEW,
     DeviceImageDataset,
     ImageBatchDataset,
     WarmupCosine,
@@ -206,12 +207,14 @@ def test_dataset_slices_consecutive_images_and_copies_the_others():
     # Prediction's batches are consecutive: a view of the caller's array.
     xb, yb = dataset.__getitems__([3, 4, 5, 6])
     assert np.shares_memory(xb.numpy(), X)
+    assert getattr(xb, CALLER_VIEW)
     np.testing.assert_array_equal(xb.permute(0, 2, 3, 1).numpy(), X[3:7])
     np.testing.assert_array_equal(yb.numpy(), [3, 4, 5, 6])
     # Shuffled, repeated or descending indices are gathered into a copy.
     for index in ([6, 3, 4], [3, 3, 4], [5, 4, 3], [2, 4, 6]):
         xb, yb = dataset.__getitems__(index)
         assert not np.shares_memory(xb.numpy(), X)
+        assert not hasattr(xb, CALLER_VIEW)
         np.testing.assert_array_equal(xb.permute(0, 2, 3, 1).numpy(), X[index])
         np.testing.assert_array_equal(yb.numpy(), index)
     assert dataset.__getitems__([])[0].shape == (0, 3, 4, 4)
