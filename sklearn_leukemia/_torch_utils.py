@@ -373,7 +373,26 @@ def batch_to_tensor(images: np.ndarray) -> torch.Tensor:
 CALLER_VIEW = "_sklearn_leukemia_caller_view"
 
 
-class ImageBatchDataset(torch.utils.data.Dataset):
+class _BatchDataset(torch.utils.data.Dataset):
+    """Images ``X`` and labels ``y`` served whole batches at a time.
+
+    Subclasses define ``__getitems__(indices) -> (xb, yb)``; a single item
+    is a batch of one.
+    """
+
+    def __init__(self, X, y=None):
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i):
+        xb, yb = self.__getitems__([i])
+        return xb[0], (None if yb is None else yb[0])
+
+
+class ImageBatchDataset(_BatchDataset):
     """Channel-last images served as NCHW batches, one batch at a time.
 
     ``__getitems__`` (used by :class:`~torch.utils.data.DataLoader` for whole
@@ -392,13 +411,6 @@ class ImageBatchDataset(torch.utils.data.Dataset):
         Encoded labels, or None when predicting.
     """
 
-    def __init__(self, X, y=None):
-        self.X = X
-        self.y = y
-
-    def __len__(self) -> int:
-        return len(self.X)
-
     def __getitems__(self, indices):
         index = np.asarray(indices, dtype=np.intp)
         n = len(index)
@@ -412,12 +424,8 @@ class ImageBatchDataset(torch.utils.data.Dataset):
         yb = None if self.y is None else torch.from_numpy(self.y[index])
         return xb, yb
 
-    def __getitem__(self, i):
-        xb, yb = self.__getitems__([i])
-        return xb[0], (None if yb is None else yb[0])
 
-
-class DeviceImageDataset(torch.utils.data.Dataset):
+class DeviceImageDataset(_BatchDataset):
     """Images held as one tensor on the compute device, served as NCHW batches.
 
     Made by :func:`dataset_on_device`. A batch is gathered on the device
@@ -432,13 +440,6 @@ class DeviceImageDataset(torch.utils.data.Dataset):
         Encoded labels, or None.
     """
 
-    def __init__(self, X: torch.Tensor, y=None):
-        self.X = X
-        self.y = y
-
-    def __len__(self) -> int:
-        return len(self.X)
-
     def __getitems__(self, indices):
         index = np.asarray(indices, dtype=np.intp)
         on_device = torch.from_numpy(index).to(self.X.device)
@@ -446,10 +447,6 @@ class DeviceImageDataset(torch.utils.data.Dataset):
         xb = self.X.index_select(0, on_device).permute(0, 3, 1, 2)
         yb = None if self.y is None else torch.from_numpy(self.y[index])
         return xb, yb
-
-    def __getitem__(self, i):
-        xb, yb = self.__getitems__([i])
-        return xb[0], (None if yb is None else yb[0])
 
 
 def _image_source(dataset):
