@@ -53,6 +53,11 @@ from sklearn_leukemia._torch_utils import (
     softmax_float32,
     torch_num_threads,
 )
+from sklearn_leukemia.utils._budget import (
+    auto_max_epochs,
+    auto_progressive_resizing,
+    is_auto,
+)
 from sklearn_leukemia.utils._validation import (
     check_image_channels,
     check_images,
@@ -76,18 +81,6 @@ _TTA_MODES = ("flips", "dihedral")
 _MONITORS = {"valid_loss": True, "valid_acc": False, "train_loss": True}
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 _MODULE_TRAIN = torch.nn.Module.train
-# max_epochs="auto": 150 epochs from 1,500 training images up; a smaller set
-# gets the same number of image passes (225,000), up to 250 epochs, so that
-# no fit costs more than one on 1,500 images.
-_AUTO_EPOCHS = {"min": 150, "max": 250, "image_passes": 225_000}
-
-
-def _auto_max_epochs(n_samples: int) -> int:
-    """Return the number of epochs ``max_epochs="auto"`` trains ``n_samples`` for."""
-    epochs = round(_AUTO_EPOCHS["image_passes"] / max(1, n_samples))
-    return int(min(_AUTO_EPOCHS["max"], max(_AUTO_EPOCHS["min"], epochs)))
-
-
 def _progressive_scale(epoch: int, n_epochs: int, start: float) -> float:
     """Return the side scale of training epoch ``epoch`` (0-based) of ``n_epochs``.
 
@@ -240,7 +233,7 @@ class SECNNClassifier(NeuralNetClassifier):
         values; 0 switches it off.
         Per-epoch validation scores are those of the current weights, not of
         the average, so it cannot be combined with ``early_stopping``.
-    progressive_resizing : float or None, default=None
+    progressive_resizing : float, "auto" or None, default=None
         Progressive resizing (as in fastai and in the progressive learning of
         EfficientNetV2): the early epochs train on smaller copies of the
         training images, which cost less, and the last ones on the images as
@@ -253,7 +246,10 @@ class SECNNClassifier(NeuralNetClassifier):
         of one at 0.83 times the full side, and ends on images of the full
         side: ``image_size=128`` with 0.5 makes the pixel passes of 106
         pixels. Each epoch's scale is in ``history_[:, "train_scale"]``.
-        None trains at full size throughout.
+        ``"auto"`` is 0.5 on fewer than 1,500 training images and None from
+        1,500 up (the budget of :func:`~sklearn_leukemia.make_leukemia_pipeline`'s
+        ``image_size="auto"``, which this goes with); the value used is
+        ``progressive_resizing_``. None trains at full size throughout.
     tta : {"flips", "dihedral"} or None, default=None
         Test-time flips: ``"flips"`` makes the prediction of an image the
         average of the network's log-probabilities for the image, its
@@ -368,6 +364,9 @@ class SECNNClassifier(NeuralNetClassifier):
         Epochs the last ``fit`` or ``partial_fit`` call was set to train:
         ``max_epochs``, or the number ``"auto"`` chose for its images (early
         stopping may end training sooner; ``len(history_)`` counts them).
+    progressive_resizing_ : float or None
+        The first epoch's scale of the last ``fit`` or ``partial_fit`` call:
+        ``progressive_resizing``, or what ``"auto"`` chose for its images.
     class_weight_ : ndarray of shape (n_classes,) or None
         Loss weight of each class.
     value_range_ : tuple of float or None
@@ -647,7 +646,7 @@ class SECNNClassifier(NeuralNetClassifier):
                 "e.g. 0.999, or 0 to switch the weight average off."
             )
         pr = self.progressive_resizing
-        if pr is not None and not (
+        if pr is not None and not is_auto(pr) and not (
             isinstance(pr, numbers.Real)
             and not isinstance(pr, bool)
             and 0 < pr <= 1
@@ -655,7 +654,7 @@ class SECNNClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"progressive_resizing={pr!r} is not supported; expected the "
                 "scale of the first epoch's images, a float in (0, 1] such as "
-                "0.5, or None to train at full size throughout."
+                "0.5, 'auto', or None to train at full size throughout."
             )
         cw = self.class_weight
         if not (
@@ -1313,13 +1312,12 @@ class SECNNClassifier(NeuralNetClassifier):
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
         run = self._run_state()
-        if self.progressive_resizing is None or run is None:
+        start = getattr(self, "progressive_resizing_", None)
+        if start is None or run is None:
             return
         epoch = len(self.history) - 1 - run.get("first_epoch", 0)
         n_epochs = getattr(self, "max_epochs_", epoch + 1)
-        run["train_scale"] = _progressive_scale(
-            epoch, n_epochs, float(self.progressive_resizing)
-        )
+        run["train_scale"] = _progressive_scale(epoch, n_epochs, float(start))
         self.history.record("train_scale", run["train_scale"])
 
     def _downscale(self, x: torch.Tensor, scale: float) -> torch.Tensor:
@@ -1514,6 +1512,8 @@ class SECNNClassifier(NeuralNetClassifier):
             Epochs to train; None takes ``max_epochs``, resolved for the
             number of images when it is ``"auto"``. Stored as
             ``max_epochs_``, which the learning-rate schedule spans.
+            ``progressive_resizing`` is resolved for the number of images
+            into ``progressive_resizing_`` in any case.
         **fit_params : dict
             Passed to the network's ``forward``.
 
@@ -1523,9 +1523,13 @@ class SECNNClassifier(NeuralNetClassifier):
         """
         if epochs is None:
             epochs = self.max_epochs
-            if isinstance(epochs, str) and epochs == "auto":
-                epochs = _auto_max_epochs(len(X))
+            if is_auto(epochs):
+                epochs = auto_max_epochs(len(X))
         self.max_epochs_ = int(epochs)
+        pr = self.progressive_resizing
+        self.progressive_resizing_ = (
+            auto_progressive_resizing(len(X)) if is_auto(pr) else pr
+        )
         return super().fit_loop(X, y, epochs=self.max_epochs_, **fit_params)
 
     def forward_iter(self, X, training=False, device="cpu") -> Iterator:
@@ -1616,6 +1620,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "class_weight_": self.class_weight_,
             "value_range_": self.value_range_,
             "max_epochs_": getattr(self, "max_epochs_", None),
+            "progressive_resizing_": getattr(self, "progressive_resizing_", None),
             "device_": self.device_,
             # Epoch-level entries only: the per-batch records are bulky and
             # only serve the training curves, which keep the epoch values.
@@ -1640,6 +1645,8 @@ class SECNNClassifier(NeuralNetClassifier):
         self.value_range_ = state["value_range_"]
         if state.get("max_epochs_") is not None:
             self.max_epochs_ = int(state["max_epochs_"])
+        if "progressive_resizing_" in state:
+            self.progressive_resizing_ = state["progressive_resizing_"]
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError):

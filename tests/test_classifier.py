@@ -27,10 +27,12 @@ from sklearn_leukemia._torch_utils import (
     collate_batches,
 )
 from sklearn_leukemia.augmentation import AugmentationPolicy
-from sklearn_leukemia.classifier import (
-    _AUTO_EPOCHS,
-    _auto_max_epochs,
-    _progressive_scale,
+from sklearn_leukemia.classifier import _progressive_scale
+from sklearn_leukemia.utils._budget import (
+    AUTO_EPOCHS,
+    AUTO_PROGRESSIVE_RESIZING,
+    LARGE_SET,
+    auto_max_epochs,
 )
 
 # Tiny and fast: a 2-stage SECNN of width 4 on 16x16 images.
@@ -893,6 +895,30 @@ def test_progressive_resizing_is_seeded_changes_training_and_restarts():
     )
 
 
+def test_progressive_resizing_auto_follows_the_size_of_the_set(monkeypatch):
+    # The documented rule: 0.5 below LARGE_SET training images, None from it
+    # up. Shrunk so that the fits are quick: 24 images are "small", 48 not.
+    assert AUTO_PROGRESSIVE_RESIZING == {"large": None, "small": 0.5}
+    assert LARGE_SET == 1500
+    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 40)
+    params = {**FAST, "max_epochs": 4}
+    X, y = make_images(n=24)
+    auto = SECNNClassifier(**params, progressive_resizing="auto").fit(X, y)
+    half = SECNNClassifier(**params, progressive_resizing=0.5).fit(X, y)
+    assert auto.progressive_resizing_ == 0.5
+    np.testing.assert_allclose(auto.history[:, "train_scale"], [0.5, 0.6875, 0.8125, 1])
+    np.testing.assert_array_equal(auto.predict_proba(X), half.predict_proba(X))
+    X48, y48 = make_images(n=48)
+    auto.fit(X48, y48)
+    plain = SECNNClassifier(**params).fit(X48, y48)
+    assert auto.progressive_resizing_ is None and plain.progressive_resizing_ is None
+    assert "train_scale" not in auto.history[-1]
+    np.testing.assert_array_equal(auto.predict_proba(X48), plain.predict_proba(X48))
+    # An explicit value is used as given, whatever the size of the set.
+    half.set_params(progressive_resizing=0.25).fit(X48, y48)
+    assert half.progressive_resizing_ == 0.25
+
+
 def test_progressive_resizing_of_non_square_images(monkeypatch):
     X, y = make_images(n=16, size=32)
     X = X[:, :, :16]
@@ -1098,7 +1124,7 @@ def test_lr_schedules(schedule):
 def test_auto_max_epochs_rule(n_samples, epochs):
     # The documented rule: 150 epochs from 1,500 images, 225,000 image
     # passes below, at most 250 epochs.
-    assert _auto_max_epochs(n_samples) == epochs
+    assert auto_max_epochs(n_samples) == epochs
     if n_samples < 1500:  # never more image passes than 1,500 images get
         assert epochs * n_samples <= 150 * 1500 + n_samples / 2
 
@@ -1107,9 +1133,9 @@ def test_max_epochs_auto_is_the_default_and_sets_the_schedule(monkeypatch):
     assert SECNNClassifier().max_epochs == "auto"
     # Shrink the rule so that the fit is quick: 24 images -> 60 / 24 -> 2.5
     # -> 2 epochs, 12 images -> 5 epochs (the cap), 48 -> 1 -> 2 (the floor).
-    monkeypatch.setitem(_AUTO_EPOCHS, "image_passes", 60)
-    monkeypatch.setitem(_AUTO_EPOCHS, "min", 2)
-    monkeypatch.setitem(_AUTO_EPOCHS, "max", 5)
+    monkeypatch.setitem(AUTO_EPOCHS, "image_passes", 60)
+    monkeypatch.setitem(AUTO_EPOCHS, "min", 2)
+    monkeypatch.setitem(AUTO_EPOCHS, "max", 5)
     X, y = make_images(n=24)
     params = {**FAST, "max_epochs": "auto"}
     clf = SECNNClassifier(**params, lr=0.01).fit(X, y)
@@ -1431,6 +1457,7 @@ def test_tags():
         ({"ema": 0.99, "early_stopping": 3}, "ema=0.99 cannot be combined with"),
         ({"progressive_resizing": 0}, "progressive_resizing=0 is not supported"),
         ({"progressive_resizing": 1.5}, r"progressive_resizing=1.5 .*\(0, 1\]"),
+        ({"progressive_resizing": "Auto"}, r"progressive_resizing=.Auto. .*.auto."),
         ({"progressive_resizing": True}, "progressive_resizing=True is not"),
         ({"progressive_resizing": "0.5"}, "progressive_resizing='0.5' is not"),
     ],
