@@ -8,12 +8,14 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_leukemia.io import ImageReadError
 from sklearn_leukemia.io._read import _read_pixels
 from sklearn_leukemia.preprocessing._base import _check_choice, _check_size
 from sklearn_leukemia.preprocessing._resize import _resize
 from sklearn_leukemia.preprocessing._resize import _resize_one as _resize_image
+from sklearn_leukemia.utils._budget import auto_image_size, is_auto
 from sklearn_leukemia.utils._validation import check_images, is_integral
 
 _ON_ERROR = ("raise", "skip")
@@ -22,7 +24,19 @@ _ON_ERROR = ("raise", "skip")
 _MAX_CHUNK = 64
 
 
-def _check_reader_params(image_size, n_jobs, on_error) -> dict:
+def _check_reader_params(image_size, n_jobs, on_error, *, auto=None) -> dict:
+    """Validate the reader's parameters; ``auto`` is the size ``"auto"`` stands for.
+
+    ``auto=None`` means that ``"auto"`` is not allowed (no fit to resolve it).
+    """
+    if is_auto(image_size):
+        if auto is None:
+            raise ValueError(
+                "image_size='auto' is chosen from the number of training images "
+                "by ImageReader.fit; read_images needs a size, for example "
+                "image_size=96, or None."
+            )
+        image_size = auto
     if n_jobs is not None and (not is_integral(n_jobs) or n_jobs == 0):
         raise ValueError(
             f"n_jobs must be None or a non-zero int (-1 for all cores); got {n_jobs!r}."
@@ -281,26 +295,32 @@ def read_images(
     return (images, mask) if return_mask else images
 
 
-def _check_input(X) -> None:
-    """Cheap check of ``X`` without reading any file."""
-    if _as_paths(X) is None:
-        check_images(X, allow_ragged=True, estimator="ImageReader")
+def _check_input(X) -> int:
+    """Cheap check of ``X`` without reading any file; return its length."""
+    paths = _as_paths(X)
+    if paths is None:
+        return len(check_images(X, allow_ragged=True, estimator="ImageReader"))
+    return len(paths)
 
 
 class ImageReader(TransformerMixin, BaseEstimator):
     """Read image files into a uint8 RGB batch, the first step of a pipeline.
 
-    The transformer form of :func:`read_images`. It is stateless: ``fit``
-    checks the parameters and the form of ``X`` but reads nothing, and
-    ``transform`` works without ``fit``.
+    The transformer form of :func:`read_images`. ``fit`` checks the
+    parameters and the form of ``X`` but reads nothing, and ``transform``
+    works without ``fit`` unless ``image_size="auto"``.
 
     Parameters
     ----------
-    image_size : int or (int, int), default=None
+    image_size : int, (int, int), "auto" or None, default=None
         Output ``(height, width)``; each image is stretched to it right after
         it is read (anti-aliased, as :class:`ImageResizer` does), so large
-        files never sit in memory at full size. None keeps the file size,
-        which must then be the same for all files.
+        files never sit in memory at full size. ``"auto"`` chooses the side
+        in ``fit`` from the number of training images, by the training
+        budget of :func:`~sklearn_leukemia.make_leukemia_pipeline`: 96
+        pixels from 1,500 images up, 128 below; ``transform`` then needs
+        ``fit``. None keeps the file size, which must then be the same for
+        all files.
     n_jobs : int, default=None
         Number of threads reading files; None means 1 unless in a
         :func:`joblib.parallel_config` context, -1 all cores.
@@ -312,6 +332,12 @@ class ImageReader(TransformerMixin, BaseEstimator):
         labels would no longer line up), so to drop them use
         ``read_images(paths, on_error="skip", return_mask=True)`` outside the
         pipeline and keep ``y[mask]``.
+
+    Attributes
+    ----------
+    image_size_ : (int, int) or None
+        The ``(height, width)`` that ``fit`` set: ``image_size`` as a pair, or
+        what ``"auto"`` chose.
 
     See Also
     --------
@@ -351,6 +377,9 @@ class ImageReader(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Check the parameters and the form of ``X``; no file is read.
 
+        With ``image_size="auto"``, choose the size from the number of
+        images in ``X``.
+
         Parameters
         ----------
         X : list or 1-D array of str or os.PathLike, or image arrays
@@ -363,8 +392,14 @@ class ImageReader(TransformerMixin, BaseEstimator):
         self : ImageReader
             This transformer.
         """
-        _check_reader_params(self.image_size, self.n_jobs, self.on_error)
-        _check_input(X)
+        # "auto" stands for any valid size until the images are counted.
+        params = _check_reader_params(
+            self.image_size, self.n_jobs, self.on_error, auto=1
+        )
+        n_samples = _check_input(X)
+        if is_auto(self.image_size):
+            params["image_size"] = _check_size(auto_image_size(n_samples))
+        self.image_size_ = params["image_size"]
         return self
 
     def transform(self, X):
@@ -388,7 +423,13 @@ class ImageReader(TransformerMixin, BaseEstimator):
             If files cannot be read and ``on_error="skip"`` (naming all of
             them), or the files differ in size and ``image_size`` is None.
         """
-        params = _check_reader_params(self.image_size, self.n_jobs, self.on_error)
+        auto = None
+        if is_auto(self.image_size):
+            check_is_fitted(self, "image_size_")
+            auto = self.image_size_
+        params = _check_reader_params(
+            self.image_size, self.n_jobs, self.on_error, auto=auto
+        )
         images, mask, failures = _read(X, **params)
         if failures:
             names = [exc.path for _, exc in failures]
@@ -411,6 +452,6 @@ class ImageReader(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         tags.input_tags.string = True
-        tags.requires_fit = False
+        tags.requires_fit = is_auto(self.image_size)
         tags.transformer_tags.preserves_dtype = ["uint8"]
         return tags

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from skimage.transform import resize as _sk_resize
+from sklearn.utils.validation import check_is_fitted
 
 from sklearn_leukemia.preprocessing._base import (
     _BaseImageTransformer,
@@ -13,6 +14,7 @@ from sklearn_leukemia.preprocessing._base import (
     _check_choice,
     _check_size,
 )
+from sklearn_leukemia.utils._budget import auto_image_size, is_auto
 from sklearn_leukemia.utils._validation import check_images
 
 _MODES = ("crop", "pad", "stretch")
@@ -182,13 +184,19 @@ def resize_images(
 class ImageResizer(_BaseImageTransformer):
     """Resize images of any sizes to one size (stretch, pad or centre-crop).
 
-    Stateless: ``fit`` only checks the parameters and records the channel
-    count. This is the transformer form of :func:`resize_images`.
+    ``fit`` checks the parameters and records the channel count (and, with
+    ``size="auto"``, chooses the size); ``transform`` works without ``fit``
+    unless ``size="auto"``. This is the transformer form of
+    :func:`resize_images`.
 
     Parameters
     ----------
-    size : int or (int, int), default=224
-        Output ``(height, width)``; an int gives a square.
+    size : int, (int, int) or "auto", default=224
+        Output ``(height, width)``; an int gives a square. ``"auto"`` chooses
+        the side in ``fit`` from the number of training images, as
+        :class:`ImageReader` does: 96 pixels from 1,500 images up, 128
+        below (the training budget of
+        :func:`~sklearn_leukemia.make_leukemia_pipeline`).
     mode : {"stretch", "pad", "crop"}, default="stretch"
         ``"stretch"`` ignores the aspect ratio; ``"pad"`` keeps it and fills
         the margins with the median colour of the image border (light smear
@@ -201,6 +209,9 @@ class ImageResizer(_BaseImageTransformer):
     ----------
     n_channels_in_ : int
         Channels of the images seen in ``fit`` (1 for grayscale).
+    size_ : (int, int)
+        The ``(height, width)`` that ``fit`` set: ``size`` as a pair, or what
+        ``"auto"`` chose.
 
     See Also
     --------
@@ -230,7 +241,54 @@ class ImageResizer(_BaseImageTransformer):
         self.anti_aliasing = anti_aliasing
 
     def _check_params(self) -> dict:
-        return _check_resize_params(self.size, self.mode, self.anti_aliasing)
+        if not is_auto(self.size):
+            return _check_resize_params(self.size, self.mode, self.anti_aliasing)
+        # "auto" is checked as any valid size; fit chooses the one used.
+        params = _check_resize_params(1, self.mode, self.anti_aliasing)
+        params["size"] = getattr(self, "size_", None)
+        return params
+
+    def fit(self, X, y=None):
+        """Validate the parameters, record the channel count and set ``size_``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, height, width[, channels]) or list
+            Images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageResizer
+            This transformer.
+        """
+        super().fit(X, y)
+        size = auto_image_size(len(X)) if is_auto(self.size) else self.size
+        self.size_ = _check_size(size, "size")
+        return self
+
+    def transform(self, X):
+        """Resize the images to ``size`` (``size_`` with ``"auto"``).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, height, width[, channels]) or list
+            Images, with the channel count seen in ``fit`` if fitted.
+
+        Returns
+        -------
+        X_resized : ndarray of shape (n_samples, height, width[, channels])
+            Same dtype as ``X``.
+        """
+        if is_auto(self.size):
+            check_is_fitted(self, "size_")
+        return super().transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = is_auto(self.size)
+        return tags
 
     def _transform_checked(self, X, params: dict) -> np.ndarray:
         return _resize(X, **params)
