@@ -19,8 +19,8 @@ def _check_choice(value, name: str, allowed) -> None:
 
 def make_leukemia_pipeline(
     *,
-    image_size: int = 96,
-    progressive_resizing: float | None = None,
+    image_size: int | str = "auto",
+    progressive_resizing: float | str | None = "auto",
     contrast: str | None = None,
     denoise: str | None = None,
     normalize: str | None = "standard",
@@ -54,35 +54,38 @@ def make_leukemia_pipeline(
 
     Parameters
     ----------
-    image_size : int, default=96
-        Side of the square images the network sees. The paper uses 224; on
-        the real smears of the benchmarks 224 pixels scored at most 1.7
-        points of accuracy more than 96, about the run-to-run noise, for five
-        times the training time (see the ablation in the documentation).
-        On the 800 single-cell crops of ``pbc-normal``, 128 made fewer
-        errors with each of three seeds (96.4% accuracy against 95.5%) at
-        1.9 times the training time; on the 1,938 smear fields of
-        ``all-taleqani`` it gained within the noise and took a full fit on
-        2 CPU cores from 8.8 to 13.7 minutes, which is why the default stays
-        96. For single-cell crops, ``image_size=128`` with
-        ``progressive_resizing=0.5`` made fewer errors still, in less time
-        than 128 at full size (1.3 times the time of the default).
-    progressive_resizing : float or None, default=None
+    image_size : int or "auto", default="auto"
+        Side of the square images the network sees. ``"auto"`` spends the
+        training budget of a default fit (about 2,000 images in 10 minutes
+        on 2 CPU cores; see :ref:`the benchmarks <auto-size>`): 96 pixels
+        when ``fit`` is given 1,500 images or more, 128 below, chosen by the
+        ``read`` and ``resize`` steps in ``fit`` (their ``image_size_`` and
+        ``size_``). The paper uses 224. In cross-validation of the 1,938
+        smear fields of ``all-taleqani`` 96 pixels did as well as 128
+        (within the noise of the seeds), and a full fit at 128 took 1.55
+        times as long;
+        on the 800 single-cell crops of ``pbc-normal``, 128 pixels trained
+        progressively made 64 errors over three cross-validation seeds
+        against 115 at 96 (97.3% accuracy against 95.2%). The rule goes by
+        the number of images, not by what they show: on a small set of
+        smear fields where the benign class is the one to protect, compare
+        with ``image_size=96``, which made fewer benign errors on
+        ``all-taleqani``. A cross-validation of a set just above 1,500
+        images trains its folds on fewer than 1,500, so at 128 pixels,
+        while the final fit uses 96: give a size to compare like with like.
+    progressive_resizing : float, "auto" or None, default="auto"
         Progressive resizing of the classifier (see
         :class:`~sklearn_leukemia.SECNNClassifier`): the first epoch trains
-        on the images shrunk to this fraction of ``image_size``, the scale
-        grows to full size at three quarters of the epochs, and the last
-        quarter and every prediction use the full size. None trains at full
-        size throughout. On the real smears of the benchmarks, over three
-        cross-validation seeds, ``image_size=128`` with 0.5 made 64 errors
-        on the 800 single cells of ``pbc-normal`` (97.3% accuracy) against
-        115 (95.2%) for the defaults, fewer with every seed, but on the
-        benign-against-leukemic smear fields of ``all-taleqani`` 35 errors
-        against 29, 16 of 855 benign fields wrong against 9 (specificity
-        98.1% against 98.9%), more with every seed; it trains 1.3 times as
-        long (a full fit on the 1,938 all-taleqani images: 5.5 minutes on 2
-        CPU cores against 4.3). So it is not the default; try it on sets of
-        single-cell crops.
+        on the images shrunk to this fraction of their size, the scale grows
+        to full size at three quarters of the epochs, and the last quarter
+        and every prediction use the full size. ``"auto"`` is 0.5 when the
+        classifier is fitted on fewer than 1,500 images and None from 1,500
+        up, the same budget as ``image_size="auto"``: 128 pixels trained from
+        0.5 cost about 1.3 times 96 pixels at full size per image. None
+        trains at full size throughout. With ``image_size=128``, in
+        cross-validation of the 1,938 images of ``all-taleqani`` (folds of
+        1,550), it made 35 errors over three seeds against 29 for 96 pixels
+        at full size, and 16 of 855 benign fields wrong against 9.
     contrast : {"stretch", "clahe", "gamma"} or None, default=None
         Contrast adjustment, or none. The paper adjusts contrast and
         denoises; on the real smears of the benchmarks, contrast stretching

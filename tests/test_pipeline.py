@@ -19,8 +19,8 @@ def test_steps_and_recipe_defaults():
     assert names == [
         "read", "resize", "contrast", "denoise", "normalize", "augment", "classifier"
     ]
-    assert pipe.named_steps["read"].image_size == 96
-    assert pipe.named_steps["resize"].size == 96
+    assert pipe.named_steps["read"].image_size == "auto"
+    assert pipe.named_steps["resize"].size == "auto"
     assert pipe.named_steps["contrast"] == "passthrough"
     assert pipe.named_steps["denoise"] == "passthrough"
     assert pipe.named_steps["normalize"].method == "standard"
@@ -29,7 +29,7 @@ def test_steps_and_recipe_defaults():
     assert isinstance(clf, SECNNClassifier)
     assert clf.class_weight is None
     assert clf.tta == "dihedral"
-    assert clf.progressive_resizing is None
+    assert clf.progressive_resizing == "auto"
     assert clf.augmentation.get_params() == (
         AugmentationPolicy.preset("flips").get_params()
     )
@@ -58,11 +58,46 @@ def test_progressive_resizing_trains_small_first_and_predicts_at_full_size():
     # 4 epochs: the ramp ends at epoch 3 of 4; the last trains at full size.
     assert clf.history_[:, "train_scale"] == [0.5, 0.6875, 0.8125, 1.0]
     assert pipe.predict_proba(X).shape == (16, 2)
-    fixed = make_leukemia_pipeline(**tiny, random_state=0).fit(X, y)
+    fixed = make_leukemia_pipeline(
+        **tiny, progressive_resizing=None, random_state=0
+    ).fit(X, y)
     assert "train_scale" not in fixed.named_steps["classifier"].history_[-1]
     assert not np.allclose(fixed.predict_proba(X), pipe.predict_proba(X))
     with pytest.raises(ValueError, match="progressive_resizing=2"):
         make_leukemia_pipeline(**tiny, progressive_resizing=2).fit(X, y)
+
+
+def test_auto_size_and_resizing_follow_the_number_of_training_images(
+    monkeypatch, tmp_path
+):
+    # The default budget: 128 pixels trained progressively below LARGE_SET
+    # images, 96 at full size from it up (shrunk to 20 images here).
+    from sklearn_leukemia import load_model, save_model
+
+    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 20)
+    X, y, _ = make_blood_smear(24, image_size=40, classes=("normal", "ALL"),
+                               random_state=0)
+    params = {k: v for k, v in TINY.items() if k != "image_size"}
+    small = make_leukemia_pipeline(**params, random_state=0).fit(X[:16], y[:16])
+    assert small.named_steps["read"].image_size_ == (128, 128)
+    assert small.named_steps["resize"].size_ == (128, 128)
+    clf = small.named_steps["classifier"]
+    assert clf.progressive_resizing_ == 0.5
+    assert small[:-1].transform(X).shape == (24, 128, 128, 3)
+    # The same model as the explicit recipe.
+    explicit = make_leukemia_pipeline(
+        **params, image_size=128, progressive_resizing=0.5, random_state=0
+    ).fit(X[:16], y[:16])
+    np.testing.assert_array_equal(small.predict_proba(X), explicit.predict_proba(X))
+    # The fitted size travels with a saved model.
+    loaded = load_model(save_model(small, tmp_path / "small.slk"))
+    assert tuple(loaded.named_steps["read"].image_size_) == (128, 128)
+    np.testing.assert_allclose(loaded.predict_proba(X), small.predict_proba(X),
+                               atol=1e-6)
+    large = make_leukemia_pipeline(**params, random_state=0).fit(X, y)
+    assert large.named_steps["read"].image_size_ == (96, 96)
+    assert large.named_steps["resize"].size_ == (96, 96)
+    assert large.named_steps["classifier"].progressive_resizing_ is None
 
 
 def test_non_square_resize_needs_flips_and_fails_before_training():
