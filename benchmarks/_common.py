@@ -250,6 +250,28 @@ def load_task(name: str, data_dir: Path, *, max_per_class=None, random_state=0):
 _IMAGE_CACHE: dict = {}
 
 
+def read_size(kwargs: dict, splits) -> int:
+    """Return the side the folds' pipelines read at.
+
+    ``image_size`` of ``make_leukemia_pipeline(**kwargs)``, or, for
+    ``"auto"``, the side it chooses for the training sets of ``splits``, so
+    that the images read once here pass each fold's ``read`` step unchanged.
+    """
+    from sklearn_leukemia import make_leukemia_pipeline
+    from sklearn_leukemia.utils._budget import auto_image_size, is_auto
+
+    size = make_leukemia_pipeline(**kwargs)[0].image_size
+    if not is_auto(size):
+        return size
+    sides = {auto_image_size(len(train)) for train, _ in splits}
+    if len(sides) > 1:
+        raise ValueError(
+            f"image_size='auto' chooses {sorted(sides)} pixels for folds of "
+            "different sizes; give --image-size."
+        )
+    return sides.pop()
+
+
 def read_task_images(filenames, image_size: int) -> np.ndarray:
     """Read and resize once per (files, size); the pipeline's ``read`` step
     passes arrays through, so each fold does not decode the JPEGs again."""

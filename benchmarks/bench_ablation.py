@@ -156,7 +156,7 @@ def main(argv=None) -> int:
             if name in predict_only:
                 continue  # predicted from the fits of "default"
             kwargs = {**base, **change}
-            size = make_leukemia_pipeline(**kwargs)[0].image_size
+            size = C.read_size(kwargs, splits)
             t0 = time.perf_counter()
             X = C.read_task_images(task["filenames"], size)
             print(

@@ -63,22 +63,33 @@ def _full_fit_child(filenames, y, kwargs, random_state):
         "classifier_threads": getattr(clf, "n_threads_", None),
         "device": str(clf.device_),
         "epochs_run": len(clf.history_),
+        "image_size": [int(side) for side in pipe[0].image_size_ or ()],
+        "progressive_resizing": clf.progressive_resizing_,
     }
 
 
+def _at_size(full: dict) -> str:
+    """Return ", at HxW pixels" for a full fit's result, "" before it was kept."""
+    size = full.get("image_size")
+    return f", at {'x'.join(map(str, size))} pixels" if size else ""
+
+
 def full_fit(args, kwargs) -> dict:
-    task = C.load_task("taleqani-binary", args.data_dir)
+    name = args.full_fit_task
+    task = C.load_task(name, args.data_dir)
     print(
-        f"\n== Full fit: {len(task['y'])} all-taleqani images (binary), from "
-        "file paths, in a fresh forked process =="
+        f"\n== Full fit: {len(task['y'])} images of {name}, from file paths, "
+        "in a fresh forked process =="
     )
     result = C.run_in_child(
         _full_fit_child, task["filenames"], task["y"], kwargs, args.random_state
     )
+    result["task"] = name
     print(
         f"fit {result['fit_seconds']:.1f} s ({result['fit_seconds'] / 60:.2f} min) "
         f"on {result['device']} with {result['classifier_threads']} torch threads, "
-        f"{result['epochs_run']} epochs; process peak RSS "
+        f"{result['epochs_run']} epochs at {result['image_size']} pixels "
+        f"(progressive_resizing={result['progressive_resizing']}); process peak RSS "
         f"{result['peak_rss_mb']:.0f} MiB "
         f"(goal: <= 10 min on 2 CPU cores, < 3 GB)"
     )
@@ -91,10 +102,17 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--full-fit",
         action="store_true",
-        help="also time one fit on all all-taleqani images",
+        help="also time one fit on all images of --full-fit-task",
     )
     parser.add_argument(
         "--only-full-fit", action="store_true", help="skip cross-validation"
+    )
+    parser.add_argument(
+        "--full-fit-task",
+        choices=list(C.TASKS),
+        default="taleqani-binary",
+        help="the task whose images the full fit trains on (default: "
+        "taleqani-binary, all 1,938 all-taleqani images)",
     )
     parser.add_argument(
         "--also-predict",
@@ -129,7 +147,6 @@ def main(argv=None) -> int:
         f"{args.random_state}; 95% CIs from {args.n_bootstraps} bootstrap "
         "replicates of the pooled out-of-fold predictions"
     )
-    image_size = make_leukemia_pipeline(**kwargs)[0].image_size
 
     results = {}
     predictions: list = []
@@ -142,10 +159,10 @@ def main(argv=None) -> int:
                 random_state=args.random_state,
             )
             print(f"\n== {name}: {task['description']}; {len(task['y'])} images ==")
-            t0 = time.perf_counter()
-            X = C.read_task_images(task["filenames"], image_size)
-            print(f"    read {X.shape} in {time.perf_counter() - t0:.1f} s")
             splits = C.make_splits(task["y"], args.folds, args.random_state)
+            t0 = time.perf_counter()
+            X = C.read_task_images(task["filenames"], C.read_size(kwargs, splits))
+            print(f"    read {X.shape} in {time.perf_counter() - t0:.1f} s")
 
             def make_model():
                 return make_leukemia_pipeline(
@@ -337,8 +354,10 @@ def _document(payload: dict, kind: str) -> str:
     full_line = None
     if full:
         full_line = (
-            f"Full fit on all {full['n_images']} all-taleqani images (binary, from "
-            f"file paths): {full['fit_seconds']:.0f} s "
+            f"Full fit on all {full['n_images']} images of "
+            f"{full.get('task', 'taleqani-binary')} (from file paths"
+            f"{_at_size(full)}): "
+            f"{full['fit_seconds']:.0f} s "
             f"({full['fit_seconds'] / 60:.1f} min) on {full['device']} with "
             f"{full['classifier_threads']} torch threads, "
             f"{full['epochs_run']} epochs, process peak RSS "
