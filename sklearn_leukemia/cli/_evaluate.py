@@ -24,6 +24,7 @@ from sklearn_leukemia.cli._train import (
     epochs_trained,
     load_dataset,
     pipeline_settings,
+    trained_size,
 )
 
 __all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
@@ -187,7 +188,8 @@ def cross_validate_predictions(
             # the fold's size, and early stopping may end sooner.
             scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
                       **scores}
-            trained = f", {epochs_trained(history)}"
+            size = trained_size(estimator) if hasattr(estimator, "steps") else ""
+            trained = f", {epochs_trained(history)}{size}"
         fold_scores.append(scores)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                           if k not in ("n_test", "epochs"))

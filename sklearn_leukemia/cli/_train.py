@@ -30,6 +30,7 @@ __all__ = [
     "model_params",
     "pipeline_settings",
     "run",
+    "trained_size",
 ]
 
 # On a folder, an option left out takes make_leukemia_pipeline's default (the
@@ -465,6 +466,20 @@ def pipeline_settings(pipeline) -> dict:
     return settings
 
 
+def trained_size(pipeline) -> str:
+    """Return " at HxW pixels" of a fitted pipeline, and the first epoch's scale.
+
+    The scale is that of ``progressive_resizing``, from the history.
+    """
+    size = getattr(pipeline.named_steps.get("read"), "image_size_", None)
+    if size is None:
+        return ""
+    history = getattr(pipeline[-1], "history", None) or [{}]
+    start = history[0].get("train_scale", 1.0)
+    grown = f", grown from {start:g} of the side" if start < 1 else ""
+    return f" at {size[0]}x{size[1]} pixels{grown}"
+
+
 def epochs_trained(history) -> str:
     """Return ``"N epochs"`` (or ``"1 epoch"``) for a fitted network's history."""
     return f"{len(history)} epoch{'s' if len(history) != 1 else ''}"
@@ -510,7 +525,8 @@ def run(args) -> int:
     pipeline.fit(dataset.X, dataset.y)
     history = getattr(pipeline[-1], "history", None)
     if history is not None:
-        print(f"Trained {epochs_trained(history)}.", file=sys.stderr)
+        print(f"Trained {epochs_trained(history)}{trained_size(pipeline)}.",
+              file=sys.stderr)
     save_model(pipeline, out)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")

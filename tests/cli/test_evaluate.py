@@ -49,8 +49,9 @@ def test_synthetic_default_prints_table_and_says_groups_are_used(synthetic_run):
     assert "Patient-level split (StratifiedGroupKFold(n_splits=2))" in stdout
     assert "Clinical report (3 classes" in stdout
     assert "95% CI" in stdout and "Per class (one-vs-rest)" in stdout
-    assert "fold 1/2, 1 epoch: accuracy" in stderr
-    assert "fold 2/2, 1 epoch: accuracy" in stderr
+    # One epoch: progressive_resizing="auto" has no room to grow the images.
+    assert "fold 1/2, 1 epoch at 16x16 pixels: accuracy" in stderr
+    assert "fold 2/2, 1 epoch at 16x16 pixels: accuracy" in stderr
     assert "Report written to" in stdout
 
 

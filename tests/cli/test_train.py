@@ -244,5 +244,11 @@ def test_train_says_how_many_epochs_it_trained(smears, tmp_path, capsys):
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "Training on 12 images" in captured.err
-    assert "Trained 2 epochs." in captured.err
+    # 12 images: progressive_resizing="auto" grows them from half the side.
+    assert "Trained 2 epochs at 16x16 pixels, grown from 0.5 of the side." in (
+        captured.err
+    )
     assert f"Saved the model to {out}" in captured.out
+    argv += ["--progressive-resizing", "1"]
+    assert main(argv) == 0
+    assert "Trained 2 epochs at 16x16 pixels." in capsys.readouterr().err
