@@ -45,6 +45,14 @@ INVALID_PARAMETERS = {
     "SECNNClassifier": {"architecture": "no-such-architecture"},
 }
 
+# Settings that change what fit does (a size or a schedule chosen from the
+# data), checked as estimators of their own besides the defaults.
+EXTRA_SETTINGS = {
+    "ImageReader": [{"image_size": "auto"}],
+    "ImageResizer": [{"size": "auto"}],
+    "SECNNClassifier": [{"progressive_resizing": "auto"}],
+}
+
 N_SAMPLES = 12
 
 
@@ -317,12 +325,23 @@ CHECKS["sampler"] = [
 def _split_estimators():
     tabular, image = [], []
     for _, cls in all_estimators():
-        estimator = _construct(cls)
-        if get_tags(estimator).input_tags.two_d_array:
-            tabular.append(estimator)
-        elif _role(estimator) is not None:
-            image.append(estimator)
+        settings = [{}, *EXTRA_SETTINGS.get(cls.__name__, [])]
+        for params in settings:
+            estimator = _construct(cls).set_params(**params)
+            if get_tags(estimator).input_tags.two_d_array:
+                tabular.append(estimator)
+            elif _role(estimator) is not None:
+                image.append(estimator)
     return tabular, image
+
+
+def _name(estimator):
+    """The class name, with the settings of ``EXTRA_SETTINGS`` it has."""
+    name = type(estimator).__name__
+    for params in EXTRA_SETTINGS.get(name, []):
+        if all(_same_param(getattr(estimator, k), v) for k, v in params.items()):
+            name += "(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
+    return name
 
 
 TABULAR_ESTIMATORS, IMAGE_ESTIMATORS = _split_estimators()
@@ -334,7 +353,7 @@ def _image_checks():
             yield pytest.param(
                 estimator,
                 check,
-                id=f"{type(estimator).__name__}-{check.__name__}",
+                id=f"{_name(estimator)}-{check.__name__}",
             )
 
 
