@@ -63,10 +63,10 @@ def make_leukemia_pipeline(
         ``size_``). The paper uses 224. In cross-validation of the 1,938
         smear fields of ``all-taleqani`` 96 pixels did as well as 128
         (within the noise of the seeds), and a full fit at 128 took 1.55
-        times as long;
-        on the 800 single-cell crops of ``pbc-normal``, 128 pixels trained
-        progressively made 64 errors over three cross-validation seeds
-        against 115 at 96 (97.3% accuracy against 95.2%). The rule goes by
+        times as long; on the 800 single-cell crops of ``pbc-normal``, 128
+        pixels trained progressively made 64 errors over three
+        cross-validation seeds against 115 at 96 (97.3% accuracy against
+        95.2%). The rule goes by
         the number of images, not by what they show: on a small set of
         smear fields where the benign class is the one to protect, compare
         with ``image_size=96``, which made fewer benign errors on
