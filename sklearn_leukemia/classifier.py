@@ -611,7 +611,7 @@ class SECNNClassifier(NeuralNetClassifier):
                 "(a torch.nn.Module class or a function), not a module instance."
             )
         if not (
-            (isinstance(self.max_epochs, str) and self.max_epochs == "auto")
+            is_auto(self.max_epochs)
             or (is_integral(self.max_epochs) and self.max_epochs >= 1)
         ):
             raise ValueError(
@@ -702,9 +702,9 @@ class SECNNClassifier(NeuralNetClassifier):
                 "strictly between 0 and 1."
             )
         check_scalar_in(self.monitor, "monitor", _MONITORS)
-        if not (
-            isinstance(self.data_on_device, str) and self.data_on_device == "auto"
-        ) and not isinstance(self.data_on_device, (bool, np.bool_)):
+        if not is_auto(self.data_on_device) and not isinstance(
+            self.data_on_device, (bool, np.bool_)
+        ):
             raise ValueError(
                 f"data_on_device={self.data_on_device!r} is not supported; "
                 "expected 'auto', True or False."
@@ -883,7 +883,7 @@ class SECNNClassifier(NeuralNetClassifier):
         size = self.batch_size
         smaller = f" (e.g. batch_size={max(1, size // 2)})" if size > 1 else ""
         setting = self.data_on_device
-        moved = training and (isinstance(setting, str) or bool(setting))
+        moved = training and (is_auto(setting) or bool(setting))
         return (
             f"{type(self).__name__} ran out of memory on {self.device_} while "
             f"{where} with batch_size={size}; use a smaller batch_size{smaller}, "
@@ -1116,7 +1116,7 @@ class SECNNClassifier(NeuralNetClassifier):
         """Return the fit's ``dataset`` moved to the device, or None to stream it."""
         run = self._run_state()
         setting = self.data_on_device
-        auto = isinstance(setting, str)
+        auto = is_auto(setting)
         if (
             run is None
             or not (auto or setting)
