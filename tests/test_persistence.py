@@ -137,6 +137,17 @@ def test_single_estimator_round_trip(smears, tmp_path):
     np.testing.assert_allclose(loaded.transform(X), norm.transform(X))
 
 
+def test_network_options_round_trip(smears, tmp_path):
+    # The network is rebuilt from the saved module__ arguments on load.
+    X, y = smears
+    clf = SECNNClassifier(
+        max_epochs=1, module__width=4, module__stem_stride=4, random_state=0
+    ).fit(X, y)
+    loaded = load_model(save_model(clf, tmp_path / "clf.slk"))
+    assert loaded.module_.stem[0].kernel_size == (4, 4)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
 def test_save_is_atomic_and_leaves_no_temporary_files(fitted_pipeline, tmp_path):
     save_model(fitted_pipeline, tmp_path / "m.slk")
     save_model(fitted_pipeline, tmp_path / "m.slk")  # overwrite in place

@@ -32,9 +32,9 @@ class SECNN(nn.Module):
     The layout follows the squeeze-and-excitation CNN used for leukemia
     classification:
 
-    - **stem**: a 3x3 convolution with stride 2, batch norm and ReLU, then a
-      2x2 max pooling, so a 224x224 image reaches the first stage at 56x56
-      and the network stays cheap on a CPU;
+    - **stem**: a 3x3 convolution with stride 2 (``stem_stride``), batch
+      norm and ReLU, then a 2x2 max pooling, so a 224x224 image reaches the
+      first stage at 56x56 and the network stays cheap on a CPU;
     - ``depth`` **stages**, stage ``i`` with ``width * 2**i`` channels:
       ``convs_per_stage`` times [3x3 conv, batch norm, ReLU], an
       :class:`SEBlock` and a 2x2 max pooling;
@@ -72,6 +72,13 @@ class SECNN(nn.Module):
     use_se : bool, default=True
         Whether to include the SE blocks; ``False`` gives the same network
         without channel attention, for ablation studies.
+    stem_stride : int, default=2
+        Stride of the stem's convolution. 2 (and 1) use a 3x3 kernel; a
+        larger stride ``s`` uses an ``s x s`` kernel, non-overlapping patches
+        as in ConvNeXt's stem, so that every pixel reaches the network once.
+        With 4, a 224x224 image reaches the first stage at 28x28, for about
+        the cost of a 112x112 image with the default stem, while the stem
+        still sees every pixel of the full resolution.
 
     Examples
     --------
@@ -94,6 +101,7 @@ class SECNN(nn.Module):
         se_reduction: int = 16,
         dropout: float = 0.5,
         use_se: bool = True,
+        stem_stride: int = 2,
     ):
         super().__init__()
         n_classes = _check_int(n_classes, "n_classes", min_value=2)
@@ -105,11 +113,20 @@ class SECNN(nn.Module):
         se_reduction = _check_int(se_reduction, "se_reduction", min_value=1)
         dropout = _check_dropout(dropout)
         use_se = _check_bool(use_se, "use_se")
+        stem_stride = _check_int(stem_stride, "stem_stride", min_value=1)
 
-        self.stem = nn.Sequential(
-            *_conv_bn_relu(in_channels, width, stride=2),
-            nn.MaxPool2d(2, ceil_mode=True),
-        )
+        if stem_stride <= 2:
+            stem_conv = _conv_bn_relu(in_channels, width, stride=stem_stride)
+        else:
+            # Non-overlapping patches: every pixel reaches the network once.
+            stem_conv = [
+                nn.Conv2d(
+                    in_channels, width, stem_stride, stride=stem_stride, bias=False
+                ),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+        self.stem = nn.Sequential(*stem_conv, nn.MaxPool2d(2, ceil_mode=True))
         stages = []
         channels = width
         for i in range(depth):
