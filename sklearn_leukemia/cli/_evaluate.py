@@ -119,6 +119,29 @@ def _fold_scores(y_true, y_pred, proba, labels, pos_label) -> dict:
             for key, value in scores.items()}
 
 
+#: Per-fold entries that describe the training rather than score it.
+_FOLD_SETTINGS = ("n_test", "epochs", "image_size", "progressive_resizing")
+
+
+def fold_training(estimator) -> dict:
+    """Return the sizes a fitted fold trained at, for its row of the report.
+
+    ``image_size`` ("HxW") is the read step's fitted size (what
+    ``image_size="auto"`` chose) and ``progressive_resizing`` the
+    classifier's first scale, each when the fitted estimator has it.
+    """
+    out = {}
+    if hasattr(estimator, "steps"):
+        size = getattr(estimator.named_steps.get("read"), "image_size_", None)
+        if size is not None:
+            out["image_size"] = f"{size[0]}x{size[1]}"
+    network = estimator[-1] if hasattr(estimator, "steps") else estimator
+    start = getattr(network, "progressive_resizing_", None)
+    if start is not None:
+        out["progressive_resizing"] = start
+    return out
+
+
 def cross_validate_predictions(
     pipeline, X, y, *, groups, cv, labels, pos_label=None, progress=True
 ) -> dict:
@@ -149,7 +172,9 @@ def cross_validate_predictions(
         ``y_pred`` (n_samples,), ``proba`` (n_samples, n_classes),
         ``histories`` (one skorch History per fold, or None),
         ``fold_scores`` (one dict per fold: the number of test images, the
-        epochs trained when the network keeps a history, and the scores) and
+        epochs trained when the network keeps a history, the image size and
+        progressive resizing it trained at (see :func:`fold_training`), and
+        the scores) and
         ``device`` (of the last fold).
     """
     from sklearn.base import clone
@@ -187,12 +212,12 @@ def cross_validate_predictions(
             # The epochs this fold trained: max_epochs="auto" picks them from
             # the fold's size, and early stopping may end sooner.
             scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
-                      **scores}
+                      **fold_training(estimator), **scores}
             size = trained_size(estimator) if hasattr(estimator, "steps") else ""
             trained = f", {epochs_trained(history)}{size}"
         fold_scores.append(scores)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
-                          if k not in ("n_test", "epochs"))
+                          if k not in _FOLD_SETTINGS)
         bar.write(f"fold {fold}/{len(splits)}{trained}: {shown}", file=sys.stderr)
     return {
         "y_pred": y_pred.astype(y.dtype),

@@ -78,11 +78,17 @@ def test_synthetic_report_json(synthetic_run):
     assert doc["device"] == "cpu"
     assert [len(fold) for fold in doc["training_history"]] == [1, 1]
     assert [fold["epochs"] for fold in doc["fold_scores"]] == [1, 1]
+    # What each fold trained at, beside the parameters it was given; "auto"
+    # progressive resizing is 0.5 on folds this small.
+    assert [fold["image_size"] for fold in doc["fold_scores"]] == ["16x16"] * 2
+    assert [fold["progressive_resizing"] for fold in doc["fold_scores"]] == [0.5] * 2
+    assert doc["parameters"]["progressive_resizing"] == "auto"
 
 
 def test_synthetic_report_html(synthetic_run):
     *_, out = synthetic_run
     page = (out / "report.html").read_text()
+    assert "<th>image_size</th>" in page and "<td class=\"num\">16x16</td>" in page
     assert "<table" in page and "Recall (sensitivity)" in page
     assert page.count('<img alt="') == 4
     assert 'src="data:image/png;base64,' in page
@@ -110,6 +116,22 @@ def test_folder_binary_with_positive_classes(tmp_path, rng, capsys):
     assert "may be optimistic" in (out / "report.html").read_text()
     # Nothing was written into the data folder.
     assert sorted(p.name for p in data.iterdir()) == ["Benign", "Early", "Pre"]
+
+
+def test_report_says_the_size_auto_chose_for_each_fold(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["hem", "all"], 4, rng)
+    out = tmp_path / "report"
+    args = TINY[2:]  # without --image-size
+    assert "--image-size" not in args
+    status = main(["evaluate", str(data), "--positive-classes", "all", *args,
+                   "--progressive-resizing", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "1 epoch at 128x128 pixels:" in captured.err  # a small set: 128
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["parameters"]["image_size"] == "auto"
+    assert [fold["image_size"] for fold in doc["fold_scores"]] == ["128x128"] * 2
+    assert [fold["progressive_resizing"] for fold in doc["fold_scores"]] == [1.0] * 2
 
 
 def test_folder_with_two_classes_needs_positive_class(tmp_path, rng, capsys):
