@@ -75,10 +75,11 @@ class SECNN(nn.Module):
     stem_stride : int, default=2
         Stride of the stem's convolution. 2 (and 1) use a 3x3 kernel; a
         larger stride ``s`` uses an ``s x s`` kernel, non-overlapping patches
-        as in ConvNeXt's stem, so that every pixel reaches the network once.
-        With 4, a 224x224 image reaches the first stage at 28x28, for about
-        the cost of a 112x112 image with the default stem, while the stem
-        still sees every pixel of the full resolution.
+        as in ConvNeXt's stem, so that every pixel reaches the network once
+        (where a side is not a multiple of ``s``, the last ``side % s`` rows
+        or columns are left out). With 4, a 224x224 image reaches the first
+        stage at 28x28, for the FLOPs of a 112x112 image with the default
+        stem, while the stem still sees every pixel of the full resolution.
 
     Examples
     --------

@@ -72,6 +72,8 @@ def test_stem_stride_above_two_uses_non_overlapping_patches():
     conv(x)[0, :, 1, 2].sum().backward()
     touched = x.grad[0].abs().sum(dim=0) != 0
     assert touched[4:8, 8:12].all() and touched.sum() == 16
+    # a side that is not a multiple of the stride loses its last rows
+    assert conv(torch.zeros(1, 3, 18, 19)).shape[-2:] == (4, 4)
     default = SECNN(n_classes=2, width=4, depth=2).stem[0]
     assert default.kernel_size == (3, 3) and default.stride == (2, 2)
 
