@@ -17,9 +17,22 @@ from sklearn_leukemia.nn._se import (
 __all__ = ["SECNN"]
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list:
+def _conv_bn_relu(
+    in_channels: int,
+    out_channels: int,
+    stride: int = 1,
+    kernel_size: int = 3,
+    padding: int = 1,
+) -> list:
     return [
-        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            bias=False,
+        ),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     ]
@@ -116,18 +129,12 @@ class SECNN(nn.Module):
         use_se = _check_bool(use_se, "use_se")
         stem_stride = _check_int(stem_stride, "stem_stride", min_value=1)
 
-        if stem_stride <= 2:
-            stem_conv = _conv_bn_relu(in_channels, width, stride=stem_stride)
-        else:
-            # Non-overlapping patches: every pixel reaches the network once.
-            stem_conv = [
-                nn.Conv2d(
-                    in_channels, width, stem_stride, stride=stem_stride, bias=False
-                ),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-            ]
-        self.stem = nn.Sequential(*stem_conv, nn.MaxPool2d(2, ceil_mode=True))
+        # Above 2, non-overlapping patches: every pixel reaches the network once.
+        patches = {"kernel_size": stem_stride, "padding": 0} if stem_stride > 2 else {}
+        self.stem = nn.Sequential(
+            *_conv_bn_relu(in_channels, width, stride=stem_stride, **patches),
+            nn.MaxPool2d(2, ceil_mode=True),
+        )
         stages = []
         channels = width
         for i in range(depth):
