@@ -22,6 +22,7 @@ from sklearn_leukemia.cli._train import (
     build_pipeline,
     check_data_folder,
     epochs_trained,
+    fold_training,
     load_dataset,
     pipeline_settings,
     trained_size,
@@ -123,25 +124,6 @@ def _fold_scores(y_true, y_pred, proba, labels, pos_label) -> dict:
 _FOLD_SETTINGS = ("n_test", "epochs", "image_size", "progressive_resizing")
 
 
-def fold_training(estimator) -> dict:
-    """Return the sizes a fitted fold trained at, for its row of the report.
-
-    ``image_size`` ("HxW") is the read step's fitted size (what
-    ``image_size="auto"`` chose) and ``progressive_resizing`` the
-    classifier's first scale, each when the fitted estimator has it.
-    """
-    out = {}
-    if hasattr(estimator, "steps"):
-        size = getattr(estimator.named_steps.get("read"), "image_size_", None)
-        if size is not None:
-            out["image_size"] = f"{size[0]}x{size[1]}"
-    network = estimator[-1] if hasattr(estimator, "steps") else estimator
-    start = getattr(network, "progressive_resizing_", None)
-    if start is not None:
-        out["progressive_resizing"] = start
-    return out
-
-
 def cross_validate_predictions(
     pipeline, X, y, *, groups, cv, labels, pos_label=None, progress=True
 ) -> dict:
@@ -173,8 +155,8 @@ def cross_validate_predictions(
         ``histories`` (one skorch History per fold, or None),
         ``fold_scores`` (one dict per fold: the number of test images, the
         epochs trained when the network keeps a history, the image size and
-        progressive resizing it trained at (see :func:`fold_training`), and
-        the scores) and
+        progressive resizing it trained at (``fold_training``), and the
+        scores) and
         ``device`` (of the last fold).
     """
     from sklearn.base import clone

@@ -26,6 +26,7 @@ __all__ = [
     "check_data_folder",
     "configure_parser",
     "epochs_trained",
+    "fold_training",
     "load_dataset",
     "model_params",
     "pipeline_settings",
@@ -466,18 +467,38 @@ def pipeline_settings(pipeline) -> dict:
     return settings
 
 
+def fold_training(estimator) -> dict:
+    """Return the sizes a fitted pipeline (or fold) trained at.
+
+    ``image_size`` ("HxW") is the read step's fitted size (what
+    ``image_size="auto"`` chose) and ``progressive_resizing`` the
+    classifier's first scale, each when the fitted estimator has it.
+    """
+    out = {}
+    if hasattr(estimator, "steps"):
+        size = getattr(estimator.named_steps.get("read"), "image_size_", None)
+        if size is not None:
+            out["image_size"] = f"{size[0]}x{size[1]}"
+    network = estimator[-1] if hasattr(estimator, "steps") else estimator
+    start = getattr(network, "progressive_resizing_", None)
+    if start is not None:
+        out["progressive_resizing"] = start
+    return out
+
+
 def trained_size(pipeline) -> str:
     """Return " at HxW pixels" of a fitted pipeline, and the first epoch's scale.
 
-    The scale is that of ``progressive_resizing``, from the history.
+    The size is ``fold_training``'s; the scale is that of
+    ``progressive_resizing``, from the history.
     """
-    size = getattr(pipeline.named_steps.get("read"), "image_size_", None)
+    size = fold_training(pipeline).get("image_size")
     if size is None:
         return ""
     history = getattr(pipeline[-1], "history", None) or [{}]
     start = history[0].get("train_scale", 1.0)
     grown = f", grown from {start:g} of the side" if start < 1 else ""
-    return f" at {size[0]}x{size[1]} pixels{grown}"
+    return f" at {size} pixels{grown}"
 
 
 def epochs_trained(history) -> str:
