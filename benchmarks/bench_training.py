@@ -2,7 +2,9 @@
 
 On the same synthetic images, with the same network, optimizer (AdamW),
 learning-rate schedule (warm-up + cosine, stepped every batch), mixed
-precision settings, ``channels_last`` layout, batch size, epochs, optional
+precision settings (``--mixed-precision``: the classifier's parameter, one
+case per value, so ``false true`` compares float32 with bfloat16 on a CPU),
+``channels_last`` layout, batch size, epochs, optional
 per-epoch augmentation on the device and data path (``--data-on-device``:
 the training images copied to the device once and every batch gathered
 there, or each float32 batch gathered on the host and copied over, pinned
@@ -41,7 +43,8 @@ the device to finish. Run from the repository root::
     python benchmarks/bench_training.py [--sizes 128 224] [--n 256] \\
         [--epochs 2] [--batch-size 32 [256 ...]] [--architecture se_resnet] \\
         [--device cpu|cuda|auto] [--data-on-device auto|true|false] \\
-        [--augment flips] [--threads 2] [--repeat 3] [--json PATH]
+        [--augment flips] [--mixed-precision auto [true false]] \\
+        [--threads 2] [--repeat 3] [--json PATH]
 
 On a GPU, for example::
 
@@ -126,6 +129,7 @@ def make_pipeline(args, batch_size: int, device: torch.device):
         augmentation=make_policy(args.augment),
         device=str(device),
         data_on_device=args.data_on_device,
+        mixed_precision=args.mixed_precision,
         random_state=SEED,
     )
     return Pipeline([("classifier", clf)])
@@ -155,7 +159,7 @@ class HandLoop:
         self.batch_size = batch_size
         self.device = device
         self.memory_format = torch.channels_last
-        self.amp = amp_config("auto", device)
+        self.amp = amp_config(args.mixed_precision, device)
         self.policy = make_policy(args.augment)
 
     def _setup(self, X, y):
@@ -286,7 +290,11 @@ def forward_flops(architecture: str, size: int, n_classes: int) -> int:
     return count_flops(model, (1, 3, size, size))
 
 
-def bench_case(args, X, y, size, batch_size, device, peak) -> dict:
+def bench_case(args, X, y, size, batch_size, device, peaks, precision) -> dict:
+    """Time (a), (b) and (c) on one size, batch size and ``mixed_precision``."""
+    args = argparse.Namespace(**{**vars(args), "mixed_precision": precision})
+    dtype = amp_dtype(precision, device)
+    peak = peaks.setdefault(dtype, [])
     n_classes = len(np.unique(y))
     flops = forward_flops(args.architecture, size, n_classes)
 
@@ -318,13 +326,14 @@ def bench_case(args, X, y, size, batch_size, device, peak) -> dict:
 
     times = {name: [] for name in PATHS}
     for round_ in range(args.repeat):
-        peak.append(matmul_peak(device, args.peak_dtype))
+        peak.append(matmul_peak(device, dtype))
         order = list(PATHS) if round_ % 2 == 0 else list(reversed(PATHS))
         for name in order:
             t_fit, t_pred = run(name)
             times[name].append((t_fit, t_pred))
             print(
-                f"  {size}px batch {batch_size} {name:10s} round {round_ + 1}: "
+                f"  {size}px batch {batch_size} {_dtype_name(dtype)} {name:10s} "
+                f"round {round_ + 1}: "
                 f"fit {t_fit:7.2f} s, predict {t_pred:6.2f} s",
                 flush=True,
             )
@@ -343,6 +352,8 @@ def bench_case(args, X, y, size, batch_size, device, peak) -> dict:
     return {
         "size": size,
         "batch_size": batch_size,
+        "mixed_precision": precision,
+        "compute_dtype": _dtype_name(dtype),
         "fit_s_all_rounds": {k: [r[0] for r in v] for k, v in times.items()},
         "predict_s_all_rounds": {k: [r[1] for r in v] for k, v in times.items()},
         "forward_gflop_per_image": flops / 1e9,
@@ -353,8 +364,20 @@ def bench_case(args, X, y, size, batch_size, device, peak) -> dict:
     }
 
 
-def add_mfu(results, peak: float) -> None:
+def amp_dtype(precision, device: torch.device) -> torch.dtype:
+    """The dtype the network computes in: the autocast dtype, else float32."""
+    amp = amp_config(precision, device)
+    return amp.dtype if amp.enabled else torch.float32
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def add_mfu(results, peaks: dict) -> None:
+    """MFU against the peak of each case's compute dtype."""
     for r in results:
+        peak = peaks[r["compute_dtype"]]
         flops = r["forward_gflop_per_image"] * 1e9
         for name in PATHS:
             row = r[name]
@@ -362,10 +385,13 @@ def add_mfu(results, peak: float) -> None:
             row["infer_mfu"] = flops * row["infer_images_per_s"] / peak
 
 
-def print_table(results, peak: float, peak_name: str) -> None:
-    print(f"\n{peak_name} matmul peak: {peak / 1e12:.3f} TFLOP/s")
+def print_table(results, peaks: dict) -> None:
+    print()
+    for name, peak in peaks.items():
+        print(f"{name} matmul peak: {peak / 1e12:.3f} TFLOP/s")
     header = (
-        f"{'size':>5} {'batch':>5} {'path':>11} {'fit s':>8} {'train img/s':>12} "
+        f"{'size':>5} {'batch':>5} {'dtype':>8} {'path':>11} {'fit s':>8} "
+        f"{'train img/s':>12} "
         f"{'train MFU':>10} {'pred s':>7} {'infer img/s':>12} {'infer MFU':>10}"
     )
     print(header)
@@ -380,12 +406,14 @@ def print_table(results, peak: float, peak_name: str) -> None:
                 else f"{row['infer_images_per_s']:12.1f} {row['infer_mfu']:10.1%}"
             )
             print(
-                f"{r['size']:>5} {r['batch_size']:>5} {name:>11} {row['fit_s']:8.2f} "
+                f"{r['size']:>5} {r['batch_size']:>5} {r['compute_dtype']:>8} "
+                f"{name:>11} {row['fit_s']:8.2f} "
                 f"{row['train_images_per_s']:12.1f} {row['train_mfu']:10.1%} "
                 f"{pred:>7} {infer}"
             )
         print(
-            f"{r['size']:>5} {r['batch_size']:>5} {'ratio a/b':>11} "
+            f"{r['size']:>5} {r['batch_size']:>5} {r['compute_dtype']:>8} "
+            f"{'ratio a/b':>11} "
             f"{r['fit_ratio']:8.3f} {'':>12} {'':>10} {r['predict_ratio']:7.3f}"
             "   (goal <= 1.10)"
         )
@@ -429,6 +457,16 @@ def main(argv=None) -> int:
         help="augmentation preset applied on the device in (a), (b) and (c), "
         "e.g. flips (default: none)",
     )
+    parser.add_argument(
+        "--mixed-precision",
+        nargs="+",
+        default=["auto"],
+        type=lambda v: {"true": True, "false": False}.get(v.lower(), v),
+        choices=["auto", True, False],
+        help="the classifier's mixed_precision, one case each (the loops "
+        "follow it): auto (default; on with CUDA), true (bfloat16 on the "
+        "CPU) or false, e.g. --mixed-precision false true",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -438,18 +476,21 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    amp = amp_config("auto", device)
-    args.peak_dtype = amp.dtype if amp.enabled else torch.float32
-    peak_name = str(args.peak_dtype).replace("torch.", "")
+    dtypes = [amp_dtype(p, device) for p in args.mixed_precision]
+    compute = ", ".join(_dtype_name(d) for d in dict.fromkeys(dtypes))
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        where = f"{name}, CUDA {torch.version.cuda}, mixed precision {peak_name}"
+        where = f"{name}, CUDA {torch.version.cuda}, compute dtype {compute}"
     else:
-        where = f"{args.threads} thread(s), {os.cpu_count()} CPU(s)"
-    peaks = [matmul_peak(device, args.peak_dtype)]
+        where = (
+            f"{args.threads} thread(s), {os.cpu_count()} CPU(s), "
+            f"compute dtype {compute}"
+        )
+    peaks = {dtype: [matmul_peak(device, dtype)] for dtype in dtypes}
     print(
         f"torch {torch.__version__}, {device}: {where}; {args.architecture}, "
         f"n={args.n}, epochs={args.epochs}, batch sizes {args.batch_size}, "
+        f"mixed_precision={args.mixed_precision}, "
         f"data_on_device={args.data_on_device}, augment={args.augment}",
         flush=True,
     )
@@ -457,20 +498,26 @@ def main(argv=None) -> int:
     for size in args.sizes:
         X, y = make_data(args.n, size, args.unique)
         for batch_size in args.batch_size:
-            results.append(bench_case(args, X, y, size, batch_size, device, peaks))
+            for precision in args.mixed_precision:
+                results.append(
+                    bench_case(args, X, y, size, batch_size, device, peaks, precision)
+                )
         del X
-    peaks.append(matmul_peak(device, args.peak_dtype))
+    for dtype, measured in peaks.items():
+        measured.append(matmul_peak(device, dtype))
     # Another process can only slow the product down: the fastest one seen
     # in the run is the machine's peak, for every size.
-    peak = max(peaks)
-    add_mfu(results, peak)
-    print_table(results, peak, peak_name)
-    if min(peaks) < 0.9 * peak:
-        print(
-            f"note: the matmul speed ranged from {min(peaks) / 1e12:.3f} to "
-            f"{peak / 1e12:.3f} TFLOP/s during the run: the machine was shared "
-            "and the times are noisy (the fastest round of each case is kept)."
-        )
+    best = {_dtype_name(dtype): max(measured) for dtype, measured in peaks.items()}
+    add_mfu(results, best)
+    print_table(results, best)
+    for dtype, measured in peaks.items():
+        if min(measured) < 0.9 * max(measured):
+            print(
+                f"note: the {_dtype_name(dtype)} matmul speed ranged from "
+                f"{min(measured) / 1e12:.3f} to {max(measured) / 1e12:.3f} TFLOP/s "
+                "during the run: the machine was shared and the times are noisy "
+                "(the fastest round of each case is kept)."
+            )
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -483,7 +530,7 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "device": str(device),
         "device_name": where,
-        "mixed_precision": peak_name if amp.enabled else None,
+        "mixed_precision": args.mixed_precision,
         "architecture": args.architecture,
         "n_images": args.n,
         "unique_images": min(args.n, args.unique),
@@ -492,9 +539,11 @@ def main(argv=None) -> int:
         "data_on_device": args.data_on_device,
         "augment": args.augment,
         "repeat": args.repeat,
-        "peak_dtype": peak_name,
-        "matmul_peak_tflops": peak / 1e12,
-        "matmul_tflops_measured": [p / 1e12 for p in peaks],
+        "matmul_peak_tflops": {name: peak / 1e12 for name, peak in best.items()},
+        "matmul_tflops_measured": {
+            _dtype_name(dtype): [p / 1e12 for p in measured]
+            for dtype, measured in peaks.items()
+        },
         "results": results,
     }
     args.json.write_text(json.dumps(_json_ready(report), indent=2, allow_nan=False))
