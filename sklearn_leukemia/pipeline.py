@@ -63,7 +63,8 @@ def make_leukemia_pipeline(
         ``size_``). The paper uses 224: in its one full-length run on the
         binary all-taleqani task (seed 0) it made 3 errors of 1,938 and 1
         benign field wrong, against 6 and 2 at 96 pixels, meeting every
-        binary goal of the benchmarks, but a fit took about five times as
+        binary goal of the benchmarks (on the four-class task 9 errors
+        against 13, short of its goal), but a fit took about five times as
         long (about 22 minutes for 1,938 images on 2 CPU cores); try it on
         a GPU. In cross-validation of the 1,938
         smear fields of ``all-taleqani`` 96 pixels did as well as 128
