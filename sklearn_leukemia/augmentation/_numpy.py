@@ -73,6 +73,7 @@ def augment_into(
     identity = np.isclose(matrices, np.eye(3), rtol=0, atol=1e-12).all(axis=(1, 2))
     flipped = flips_only(params, images.shape[1:3])
     colour = policy.has_colour
+    boxes = policy.erase_boxes(params, images.shape[1:3])
     lo, hi = value_range
     mode = _SKIMAGE_MODES[policy.fill]
     work = np.float64 if images.dtype == np.float64 else np.float32
@@ -107,6 +108,9 @@ def augment_into(
             image = (image - mean) * params["contrast"][i] + mean
             image += params["brightness"][i] * (hi - lo)
             np.clip(image, lo, hi, out=image)
+        top, bottom, left, right = boxes[i]
+        if bottom > top:
+            image[top:bottom, left:right] = image.mean(axis=(0, 1))
         if integer:
             image = np.clip(np.rint(image), info.min, info.max)
         out[i] = image
@@ -125,7 +129,7 @@ def augment_images(
     Function twin of :class:`ImageAugmenter`: each image gets its own random
     flips, zoom, shear, rotation and shift (one
     :func:`skimage.transform.warp` with bilinear interpolation), then the
-    brightness and contrast change.
+    brightness and contrast change, then the random erasing.
 
     Parameters
     ----------

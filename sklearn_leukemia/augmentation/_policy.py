@@ -21,7 +21,12 @@ PARAM_KEYS = (
     "brightness",
     "contrast",
     "transpose",
+    "erase",
 )
+
+#: Range of the aspect ratio (height over width) of an erased rectangle,
+#: drawn log-uniformly, as in Zhong et al. (2020).
+ERASE_ASPECT = (0.3, 1 / 0.3)
 
 
 _NO_COLOUR = {"brightness": None, "contrast": None}
@@ -92,7 +97,7 @@ def _as_range(name, value, *, off, symmetric, number, bounds, expected):
 
 
 class AugmentationPolicy(BaseEstimator):
-    """Random rotation, flips, transposition, zoom, shift, shear and colour.
+    """Random rotation, flips, transposition, zoom, shift, shear, colour, erasing.
 
     One description of the random affine transform ``x' = A x + b`` and of the
     colour change applied to each training image, shared by the fit-time
@@ -149,6 +154,19 @@ class AugmentationPolicy(BaseEstimator):
         about the image border (the edge pixel repeated, no black corners on a
         smear), the nearest edge pixel, or the low end of the value range
         (black).
+    erase : float or (float, float) or None, default=None
+        Random erasing (Zhong et al., 2020; "cutout"): range of the area of
+        one rectangle, as a fraction of the image area, that is painted
+        over with the image's mean colour (per channel), so that the network
+        cannot rest its decision on one small part of the field. A number
+        ``0 <= e <= 1`` means ``(0, e)``; a range must lie inside ``[0, 1]``.
+        The rectangle's aspect ratio (height over width) is drawn
+        log-uniformly from ``(0.3, 1 / 0.3)`` and its position uniformly
+        among those that keep it inside the image. None or 0 switches
+        erasing off. ``(0.02, 0.33)`` is the setting of Zhong et al.
+    erase_probability : float, default=0.5
+        Probability, in ``[0, 1]``, that an image gets a rectangle erased
+        when ``erase`` is on.
 
     See Also
     --------
@@ -162,7 +180,10 @@ class AugmentationPolicy(BaseEstimator):
     rotation (all about the image centre ``((W - 1) / 2, (H - 1) / 2)`` in
     pixel coordinates), then the shift, then the colour change
     ``x' = (x - mean) * contrast + mean + brightness * (hi - lo)`` clipped to
-    the value range ``[lo, hi]``. Geometry is interpolated bilinearly.
+    the value range ``[lo, hi]``, then the erasing, whose fill is the mean
+    of each channel of the image it is applied to. Geometry is interpolated
+    bilinearly; the erased rectangle has whole-pixel edges
+    (:meth:`erase_boxes`).
 
     The values used by Geetha & Haridas (2024) were not accessible to us; the
     defaults follow common Keras ``ImageDataGenerator`` practice for cell
@@ -195,6 +216,8 @@ class AugmentationPolicy(BaseEstimator):
         brightness=0.1,
         contrast=0.1,
         fill="reflect",
+        erase=None,
+        erase_probability=0.5,
     ):
         self.rotation = rotation
         self.horizontal_flip = horizontal_flip
@@ -206,6 +229,8 @@ class AugmentationPolicy(BaseEstimator):
         self.brightness = brightness
         self.contrast = contrast
         self.fill = fill
+        self.erase = erase
+        self.erase_probability = erase_probability
 
     @classmethod
     def preset(cls, name: str) -> AugmentationPolicy:
@@ -294,6 +319,12 @@ class AugmentationPolicy(BaseEstimator):
                 f"AugmentationPolicy: fill={self.fill!r} is not supported; "
                 f"expected one of {list(FILL_MODES)}."
             )
+        p = self.erase_probability
+        if not _is_real(p) or not 0.0 <= float(p) <= 1.0:
+            raise ValueError(
+                f"AugmentationPolicy: erase_probability={p!r} is invalid; "
+                "expected a number in [0, 1]."
+            )
         inf = np.inf
         return {
             "rotation": _as_range(
@@ -356,6 +387,16 @@ class AugmentationPolicy(BaseEstimator):
                 expected="a number 0 <= c <= 1 meaning (1 - c, 1 + c), a "
                 "(min, max) pair of factors with 0 <= min <= max, or None",
             ),
+            "erase": _as_range(
+                "erase",
+                self.erase,
+                off=(0.0, 0.0),
+                symmetric=lambda e: (0.0, e),
+                number=(0.0, 1.0, True),
+                bounds=(0.0, 1.0, True, True),
+                expected="a number 0 <= e <= 1 meaning (0, e), a (min, max) pair "
+                "of area fractions inside [0, 1], or None",
+            ),
         }
 
     def validate(self) -> AugmentationPolicy:
@@ -389,13 +430,18 @@ class AugmentationPolicy(BaseEstimator):
         ranges = self._ranges()
         return ranges["brightness"] != (0.0, 0.0) or ranges["contrast"] != (1.0, 1.0)
 
+    @property
+    def has_erase(self) -> bool:
+        """Whether random erasing can paint over part of an image."""
+        return self._ranges()["erase"][1] > 0 and float(self.erase_probability) > 0
+
     def sample(self, n: int, random_state=None) -> dict[str, np.ndarray]:
         """Draw the random parameters of ``n`` images.
 
         Every distribution is drawn from, in a fixed order, whether it is
         switched on or not, so that switching one change off leaves the values
-        of the others unchanged for the same ``random_state``; the
-        transposition, the latest addition, is drawn last.
+        of the others unchanged for the same ``random_state``; the later
+        additions, the transposition and then the erasing, are drawn last.
 
         Parameters
         ----------
@@ -411,7 +457,12 @@ class AugmentationPolicy(BaseEstimator):
             ``vertical_flip`` (n,) bool, ``zoom`` (n,) scale factor, ``shift``
             (n, 2) fractions of the width and height (x, y), ``shear`` (n,)
             degrees, ``brightness`` (n,) fraction of the value range,
-            ``contrast`` (n,) factor and ``transpose`` (n,) bool.
+            ``contrast`` (n,) factor, ``transpose`` (n,) bool and ``erase``
+            (n, 4): the area of the erased rectangle as a fraction of the
+            image (0 where none is erased), its aspect ratio (height over
+            width) and its position (x, y), each in ``[0, 1)``, as a fraction
+            of the room left beside it; :meth:`erase_boxes` turns them into
+            pixels.
 
         Examples
         --------
@@ -434,7 +485,7 @@ class AugmentationPolicy(BaseEstimator):
 
         p_h = 0.5 if self.horizontal_flip else 0.0
         p_v = 0.5 if self.vertical_flip else 0.0
-        return {
+        params = {
             "rotation": uniform("rotation"),
             "horizontal_flip": rng.random(n) < p_h,
             "vertical_flip": rng.random(n) < p_v,
@@ -445,6 +496,62 @@ class AugmentationPolicy(BaseEstimator):
             "contrast": uniform("contrast"),
             "transpose": rng.random(n) < (0.5 if self.transpose else 0.0),
         }
+        erased = rng.random(n) < float(self.erase_probability)
+        area = uniform("erase")
+        log_aspect = rng.uniform(*np.log(ERASE_ASPECT), size=n)
+        position = rng.random((n, 2))
+        params["erase"] = np.column_stack(
+            [np.where(erased, area, 0.0), np.exp(log_aspect), position]
+        )
+        return params
+
+    @staticmethod
+    def erase_boxes(params: dict, image_shape) -> np.ndarray:
+        """Pixel rectangles of the sampled erasing, one per image.
+
+        A rectangle of ``area * H * W`` pixels and aspect ratio ``aspect``
+        has height ``rint(sqrt(area * H * W * aspect))`` and width
+        ``rint(sqrt(area * H * W / aspect))``, each clipped to the image;
+        its top is ``floor(y * (H - height + 1))`` and its left edge
+        ``floor(x * (W - width + 1))``, so it always lies inside the image.
+        A rectangle with no rows or no columns erases nothing.
+
+        Parameters
+        ----------
+        params : dict of ndarray
+            As returned by :meth:`sample`.
+        image_shape : tuple of int
+            ``(height, width)``, optionally followed by channels.
+
+        Returns
+        -------
+        boxes : ndarray of shape (n, 4)
+            int64 ``(top, bottom, left, right)``, bottom and right exclusive
+            (``image[top:bottom, left:right]``); ``(0, 0, 0, 0)`` where
+            nothing is erased.
+
+        Examples
+        --------
+        >>> from sklearn_leukemia.augmentation import AugmentationPolicy
+        >>> policy = AugmentationPolicy(erase=(0.25, 0.25), erase_probability=1)
+        >>> params = policy.sample(1, random_state=0)
+        >>> params["erase"][:, 1] = 1.0  # a square
+        >>> AugmentationPolicy.erase_boxes(params, (32, 32))[0].tolist()
+        [1, 17, 15, 31]
+        """
+        params = check_params(params)
+        height, width = int(image_shape[0]), int(image_shape[1])
+        area, aspect, x, y = params["erase"].T
+        pixels = area * height * width
+        rows = np.clip(np.rint(np.sqrt(pixels * aspect)), 0, height).astype(np.int64)
+        cols = np.clip(np.rint(np.sqrt(pixels / aspect)), 0, width).astype(np.int64)
+        empty = (rows == 0) | (cols == 0)
+        rows[empty] = cols[empty] = 0
+        top = np.minimum(np.floor(y * (height - rows + 1)), height - rows)
+        left = np.minimum(np.floor(x * (width - cols + 1)), width - cols)
+        top = np.where(empty, 0, top).astype(np.int64)
+        left = np.where(empty, 0, left).astype(np.int64)
+        return np.column_stack([top, top + rows, left, left + cols])
 
     @staticmethod
     def matrices(params: dict, image_shape) -> np.ndarray:
@@ -638,10 +745,11 @@ def check_params(params, n: int | None = None) -> dict[str, np.ndarray]:
     lengths = {key: len(value) if value.ndim else -1 for key, value in out.items()}
     size = n if n is not None else lengths["rotation"]
     wrong = {k: v for k, v in lengths.items() if v != size}
-    if wrong or out["shift"].shape != (size, 2):
+    if wrong or out["shift"].shape != (size, 2) or out["erase"].shape != (size, 4):
         raise ValueError(
-            f"params has per-image arrays of lengths {lengths} and shift of shape "
-            f"{out['shift'].shape}; expected {size} values each and shift of "
-            f"shape ({size}, 2)."
+            f"params has per-image arrays of lengths {lengths}, shift of shape "
+            f"{out['shift'].shape} and erase of shape {out['erase'].shape}; "
+            f"expected {size} values each, shift of shape ({size}, 2) and erase "
+            f"of shape ({size}, 4)."
         )
     return out

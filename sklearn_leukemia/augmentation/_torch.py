@@ -56,8 +56,9 @@ def augment_batch(
     torch's global generator so that ``torch.manual_seed`` makes it
     reproducible), then applies all the geometric changes with one
     :func:`torch.nn.functional.affine_grid` / ``grid_sample`` (bilinear)
-    call on ``x``'s device, and the brightness and contrast change after it.
-    No per-image Python loop runs. Call it inside ``torch.no_grad()``.
+    call on ``x``'s device, the brightness and contrast change after it, and
+    the random erasing (one mask for the batch) last. No per-image Python
+    loop runs. Call it inside ``torch.no_grad()``.
 
     Parameters
     ----------
@@ -203,6 +204,16 @@ def augment_batch(
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
         out = (out - mean) * contrast + mean + brightness * (hi - lo)
         out = torch.clamp(out, lo, hi)
+
+    boxes = policy.erase_boxes(params, (height, width))
+    if (boxes[:, 1] > boxes[:, 0]).any():
+        # One mask for the batch: inside each image's rectangle, its mean.
+        edges = torch.as_tensor(boxes).to(x.device, non_blocking=True)
+        top, bottom, left, right = (edges[:, k].view(n, 1, 1, 1) for k in range(4))
+        rows = torch.arange(height, device=x.device).view(1, 1, height, 1)
+        cols = torch.arange(width, device=x.device).view(1, 1, 1, width)
+        inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+        out = torch.where(inside, out.mean(dim=(2, 3), keepdim=True), out)
 
     if out is x:
         return x.clone()

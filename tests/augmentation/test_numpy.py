@@ -120,6 +120,40 @@ def test_contrast_scales_around_the_image_mean(rng):
     np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), mean.ravel())
 
 
+@pytest.mark.parametrize("layout", ["rgb", "gray"])
+def test_erase_paints_the_box_with_the_image_mean(rng, layout):
+    shape = (5, 10, 14, 3) if layout == "rgb" else (5, 10, 14)
+    images = rng.random(shape)
+    policy = AugmentationPolicy(**OFF, erase=(0.1, 0.4), erase_probability=1)
+    params = policy.sample(5, random_state=0)
+    params["erase"][4, 0] = 0.0  # the last image keeps all its pixels
+    out = augment_images(images, policy, params=params)
+    boxes = policy.erase_boxes(params, shape[1:3])
+    for i, (top, bottom, left, right) in enumerate(boxes):
+        inside = np.zeros(shape[1:3], bool)
+        inside[top:bottom, left:right] = True
+        assert inside.sum() == (i < 4) * (bottom - top) * (right - left)
+        np.testing.assert_array_equal(out[i][~inside], images[i][~inside])
+        mean = images[i].mean(axis=(0, 1))
+        np.testing.assert_allclose(out[i][inside], np.broadcast_to(
+            mean, out[i][inside].shape))
+    np.testing.assert_array_equal(out[4], images[4])
+
+
+def test_erase_comes_after_the_geometry_and_rounds_integers(rng):
+    images = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    policy, params = fixed(2, horizontal_flip=True)
+    policy.set_params(erase=0.5, erase_probability=1)
+    params["erase"] = np.array([[0.25, 1.0, 0.0, 0.0]] * 2)  # rows 0-3, cols 0-3
+    out = augment_images(images, policy, params=params)
+    flipped = images[:, :, ::-1]
+    mean = np.rint(flipped.astype(float).mean(axis=(1, 2)))
+    np.testing.assert_array_equal(out[:, :4, :4], np.broadcast_to(
+        mean[:, None, None], (2, 4, 4, 3)))
+    np.testing.assert_array_equal(out[:, 4:], flipped[:, 4:])
+    assert out.dtype == np.uint8
+
+
 def test_brightness_is_relative_to_value_range(rng):
     images = rng.random((2, 8, 8)) * 0.5 + 0.25  # inside [0.25, 0.75]
     policy = AugmentationPolicy(**{**OFF, "brightness": (0.1, 0.1)})

@@ -120,6 +120,74 @@ def test_transpose_is_drawn_last_and_changes_no_other_draw():
             np.testing.assert_array_equal(before[key], after[key])
 
 
+def test_erase_is_drawn_last_and_changes_no_other_draw():
+    before = AugmentationPolicy(transpose=True).sample(50, random_state=3)
+    after = AugmentationPolicy(transpose=True, erase=0.3).sample(50, random_state=3)
+    for key in before:
+        if key != "erase":
+            np.testing.assert_array_equal(before[key], after[key])
+    # Off by default: every area is 0, and no rectangle has pixels.
+    assert np.all(before["erase"][:, 0] == 0)
+    boxes = AugmentationPolicy.erase_boxes(before, (16, 16))
+    assert np.all(boxes == 0)
+    assert not AugmentationPolicy().has_erase
+    assert not AugmentationPolicy(erase=0.3, erase_probability=0).has_erase
+
+
+def test_erase_draws_probability_area_and_aspect():
+    policy = AugmentationPolicy(**OFF, erase=(0.02, 0.33), erase_probability=0.25)
+    assert policy.has_erase
+    params = policy.sample(4000, random_state=0)
+    area, aspect, x, y = params["erase"].T
+    on = area > 0
+    assert 0.22 < on.mean() < 0.28
+    assert area[on].min() >= 0.02 and area[on].max() <= 0.33
+    assert aspect.min() >= 0.3 and aspect.max() <= 1 / 0.3
+    # log-uniform: as many rectangles taller than wide as wider than tall
+    assert 0.45 < (aspect > 1).mean() < 0.55
+    assert x.min() >= 0 and x.max() < 1 and y.min() >= 0 and y.max() < 1
+    # A number e means (0, e).
+    single = AugmentationPolicy(erase=0.1, erase_probability=1).sample(500, 0)
+    assert single["erase"][:, 0].max() <= 0.1 and single["erase"][:, 0].min() < 0.01
+
+
+def test_erase_boxes_have_the_area_aspect_and_stay_inside():
+    policy = AugmentationPolicy(erase=(0.05, 0.5), erase_probability=1)
+    params = policy.sample(500, random_state=1)
+    for shape in [(24, 24), (10, 40), (33, 7)]:
+        height, width = shape
+        boxes = AugmentationPolicy.erase_boxes(params, (*shape, 3))
+        assert boxes.dtype == np.int64 and boxes.shape == (500, 4)
+        top, bottom, left, right = boxes.T
+        assert np.all((0 <= top) & (top <= bottom) & (bottom <= height))
+        assert np.all((0 <= left) & (left <= right) & (right <= width))
+    # On a square image big enough not to clip, the area and aspect match.
+    boxes = AugmentationPolicy.erase_boxes(params, (200, 200))
+    rows = boxes[:, 1] - boxes[:, 0]
+    cols = boxes[:, 3] - boxes[:, 2]
+    area, aspect = params["erase"][:, 0], params["erase"][:, 1]
+    unclipped = (rows < 200) & (cols < 200)
+    np.testing.assert_allclose(
+        rows[unclipped] * cols[unclipped] / 200**2, area[unclipped], rtol=0.05
+    )
+    np.testing.assert_allclose(
+        rows[unclipped] / cols[unclipped], aspect[unclipped], rtol=0.05
+    )
+    # The position spans the room left: a box at x = 0 is at the left edge,
+    # near x = 1 at the right edge.
+    one = {**params}
+    one["erase"] = np.array([[0.25, 1.0, 0.0, 0.999]])
+    one = {k: v[:1] for k, v in one.items()}
+    assert AugmentationPolicy.erase_boxes(one, (8, 8)).tolist() == [[4, 8, 0, 4]]
+
+
+def test_erase_params_are_checked():
+    params = AugmentationPolicy().sample(3, random_state=0)
+    bad = {**params, "erase": params["erase"][:, :2]}
+    with pytest.raises(ValueError, match="erase of shape \\(3, 2\\)"):
+        AugmentationPolicy.erase_boxes(bad, (8, 8))
+
+
 def test_dihedral_preset_draws_all_eight_orientations_evenly():
     params = AugmentationPolicy.preset("dihedral").sample(8000, random_state=0)
     code = (
@@ -134,7 +202,9 @@ def test_sample_shapes_and_reproducibility():
     policy = AugmentationPolicy()
     first = policy.sample(7, random_state=3)
     assert first["shift"].shape == (7, 2)
-    assert all(first[key].shape == (7,) for key in first if key != "shift")
+    assert first["erase"].shape == (7, 4)
+    wide = ("shift", "erase")
+    assert all(first[key].shape == (7,) for key in first if key not in wide)
     again = policy.sample(7, random_state=3)
     other = policy.sample(7, random_state=4)
     for key in first:
@@ -189,6 +259,12 @@ def test_sample_rejects_bad_n(n):
         ("vertical_flip", 0.5, "vertical_flip="),
         ("fill", "wrap", "fill='wrap' is not supported"),
         ("fill", None, "fill=None is not supported"),
+        ("erase", 1.5, "erase="),
+        ("erase", (-0.1, 0.2), "erase="),
+        ("erase", (0.3, 0.1), "erase=.*min 0.3 > max 0.1"),
+        ("erase_probability", 1.2, "erase_probability=1.2"),
+        ("erase_probability", None, "erase_probability=None"),
+        ("erase_probability", True, "erase_probability=True"),
     ],
 )
 def test_invalid_values_name_the_parameter(name, value, message):

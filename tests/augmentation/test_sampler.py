@@ -97,6 +97,20 @@ def test_copies_follow_the_policy(rng):
     assert X_res.dtype == X.dtype
 
 
+def test_copies_can_have_a_rectangle_erased(data):
+    X, y = data
+    policy = AugmentationPolicy.preset("flips")
+    augmenter = ImageAugmenter(policy=policy, n_copies=1, random_state=0)
+    augmenter.set_params(policy__erase=(0.2, 0.2), policy__erase_probability=1)
+    X_res, _ = augmenter.fit_resample(X, y)
+    plain = ImageAugmenter(policy=AugmentationPolicy.preset("flips"), n_copies=1,
+                           random_state=0).fit_resample(X, y)[0]
+    # Same flips, and in each copy about a fifth of the pixels painted over.
+    changed = np.any(X_res[12:] != plain[12:], axis=-1).mean(axis=(1, 2))
+    assert np.all((changed > 0.1) & (changed <= 0.25))
+    np.testing.assert_array_equal(X_res[:12], X)
+
+
 def test_no_copies_returns_the_input(data):
     X, y = data
     augmenter = ImageAugmenter(n_copies=0)

@@ -112,6 +112,46 @@ def test_random_combinations_match_numpy(fill, dtype, max_mean, max_abs):
         assert error.max() < max_abs
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_erase_matches_numpy(channels_last):
+    images = gaussian_blobs(16, 20, 28, 3, seed=3)
+    policy = AugmentationPolicy(transpose=True, erase=(0.02, 0.5), **STRONG)
+    params = policy.sample(16, random_state=4)
+    erased = params["erase"][:, 0] > 0
+    assert erased.any() and not erased.all()
+    expected = augment_images(images, policy, params=params, value_range=(0, 1))
+    x = to_torch(images)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    out = augment_batch(x, policy, params=params, value_range=(0, 1))
+    assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+    np.testing.assert_allclose(to_numpy(out), expected, atol=1e-10)
+    # Without the rectangles the same draws differ from it only inside them.
+    params_plain = {**params, "erase": params["erase"] * [0, 1, 1, 1]}
+    plain = augment_images(images, policy, params=params_plain, value_range=(0, 1))
+    changed = np.any(plain != expected, axis=-1)
+    boxes = AugmentationPolicy.erase_boxes(params, (20, 28))
+    for i, (top, bottom, left, right) in enumerate(boxes):
+        assert not changed[i, :top].any() and not changed[i, bottom:].any()
+        assert not changed[i, :, :left].any() and not changed[i, :, right:].any()
+        assert changed[i].any() == erased[i]
+
+
+def test_erase_on_the_flips_path_of_a_float32_batch(batch):
+    policy = AugmentationPolicy.preset("flips").set_params(
+        erase=(0.25, 0.25), erase_probability=1
+    )
+    params = policy.sample(6, random_state=0)
+    params["erase"][:, 1:] = [1.0, 0.0, 0.0]  # the top-left 8 x 8 square
+    out = augment_batch(batch, policy, params=params, value_range=(0, 1))
+    params_plain = {**params, "erase": params["erase"] * [0, 1, 1, 1]}
+    plain = augment_batch(batch, policy, params=params_plain, value_range=(0, 1))
+    mean = plain.mean(dim=(2, 3), keepdim=True).expand(-1, -1, 8, 8)
+    torch.testing.assert_close(out[:, :, :8, :8], mean)
+    torch.testing.assert_close(out[:, :, 8:], plain[:, :, 8:])
+    torch.testing.assert_close(out[:, :, :, 8:], plain[:, :, :, 8:])
+
+
 def test_default_policy_on_grayscale_non_square_matches_numpy(rng):
     images = rng.random((5, 20, 36))
     policy = AugmentationPolicy()
