@@ -343,6 +343,13 @@ def test_to_dict_from_dict_json_round_trip():
     restored = AugmentationPolicy.from_dict(data)
     assert restored.zoom == (0.9, 1.1)
     assert restored.rotation == 45 and restored.fill == "constant"
+    erasing = AugmentationPolicy(erase=(0.02, 0.25), erase_probability=0.3)
+    saved = json.loads(json.dumps(erasing.to_dict()))
+    erasing = AugmentationPolicy.from_dict(saved)
+    assert (erasing.erase, erasing.erase_probability) == ((0.02, 0.25), 0.3)
+    # A policy saved before erasing existed has it off.
+    del saved["erase"], saved["erase_probability"]
+    assert not AugmentationPolicy.from_dict(saved).has_erase
     params = policy.sample(5, random_state=1)
     again = restored.sample(5, random_state=1)
     for key in params:
