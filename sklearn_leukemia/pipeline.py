@@ -110,7 +110,8 @@ default=None
         :meth:`AugmentationPolicy.preset
         <sklearn_leukemia.augmentation.AugmentationPolicy.preset>`:
         ``"flips"`` (horizontal and vertical flips only), ``"dihedral"``
-        (flips and transposition), ``"orientation"`` (flips and rotations),
+        (flips and transposition), ``"erase"`` (flips and random erasing of
+        one rectangle), ``"orientation"`` (flips and rotations),
         ``"paper"`` or ``"default"``; True is the same
         as ``"default"`` (every change of
         :class:`~sklearn_leukemia.augmentation.AugmentationPolicy`, colour

@@ -50,6 +50,15 @@ PRESETS = {
         "shear": None,
         **_NO_COLOUR,
     },
+    "erase": {
+        "rotation": None,
+        "zoom": None,
+        "shift": None,
+        "shear": None,
+        **_NO_COLOUR,
+        "erase": (0.02, 0.25),
+        "erase_probability": 0.5,
+    },
 }
 
 
@@ -252,10 +261,14 @@ class AugmentationPolicy(BaseEstimator):
             Both flips and the transposition: the eight orientations of a
             square image (rotations by multiples of 90 degrees and mirror
             images), all exact reorderings of the pixels.
+        ``"erase"``
+            Both flips and random erasing: in half of the images one
+            rectangle of 2-25% of the image painted over with the image's
+            mean colour (``erase=(0.02, 0.25), erase_probability=0.5``).
 
         Parameters
         ----------
-        name : {"default", "paper", "orientation", "flips", "dihedral"}
+        name : {"default", "paper", "orientation", "flips", "dihedral", "erase"}
             The setting.
 
         Returns

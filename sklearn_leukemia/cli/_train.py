@@ -44,7 +44,7 @@ SYNTHETIC_CLASSES = ("normal", "ALL", "AML")
 # import imblearn (a second of start-up); a test keeps them equal.
 CONTRAST_CHOICES = ("stretch", "clahe", "gamma")
 DENOISE_CHOICES = ("gaussian", "median", "bilateral", "nl_means")
-AUGMENT_CHOICES = ("flips", "dihedral", "orientation", "paper", "default")
+AUGMENT_CHOICES = ("flips", "dihedral", "erase", "orientation", "paper", "default")
 # More folders than this on one side of a binary task get a generic name.
 _MAX_NAMED_FOLDERS = 3
 
@@ -190,7 +190,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--augment", choices=(*AUGMENT_CHOICES, "none"), default=None,
         help="random changes of the training batches, never applied at "
         "prediction: flips, dihedral (flips and transposition: the eight "
-        "orientations of a square), orientation (flips and any rotation), paper "
+        "orientations of a square), erase (flips and random erasing of one "
+        "rectangle), orientation (flips and any rotation), paper "
         "(also zoom, shift, shear), default (also brightness and contrast) or "
         "none (default: the library's)",
     )

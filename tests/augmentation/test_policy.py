@@ -391,6 +391,14 @@ def test_preset_contents():
     assert not flips.transpose
     dihedral = AugmentationPolicy.preset("dihedral")
     assert dihedral.get_params() == flips.set_params(transpose=True).get_params()
+    erase = AugmentationPolicy.preset("erase")
+    assert erase.has_erase and (erase.erase, erase.erase_probability) == (
+        (0.02, 0.25), 0.5
+    )
+    flips = AugmentationPolicy.preset("flips")
+    assert erase.get_params() == flips.set_params(
+        erase=(0.02, 0.25), erase_probability=0.5
+    ).get_params()
 
 
 @pytest.mark.parametrize("name", ["rotate", "", None, 3])
