@@ -172,7 +172,8 @@ class AugmentationPolicy(BaseEstimator):
         The rectangle's aspect ratio (height over width) is drawn
         log-uniformly from ``(0.3, 1 / 0.3)`` and its position uniformly
         among those that keep it inside the image. None or 0 switches
-        erasing off. ``(0.02, 0.33)`` is the setting of Zhong et al.
+        erasing off. Zhong et al. draw areas from ``(0.02, 0.4)``,
+        torchvision's ``RandomErasing`` from ``(0.02, 0.33)``.
     erase_probability : float, default=0.5
         Probability, in ``[0, 1]``, that an image gets a rectangle erased
         when ``erase`` is on.
