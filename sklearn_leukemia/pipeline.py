@@ -118,7 +118,7 @@ default=None
         included); a policy is used as given; False switches it off. Never
         applied at prediction. On the smear fields of ``all-taleqani``,
         ``"erase"`` made 19 four-class errors over three cross-validation
-        seeds against the defaults' 31 and 23 binary ones against 29; on the
+        seeds against the defaults' 36 and 23 binary ones against 29; on the
         single-cell crops of ``pbc-normal`` it lost 9-10 images of 800 per
         seed, so it is not the default (see :ref:`the benchmarks
         <random-erasing>`).
