@@ -17,7 +17,8 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
   10% of the side), as ``AugmentationPolicy`` objects;
 - ``flips_erase``: the default flips with random erasing on top: in half the
   images one rectangle of 2-25% of the field painted over with the image's
-  mean colour (``AugmentationPolicy(erase=(0.02, 0.25))``);
+  mean colour (``augment="erase"``, ``AugmentationPolicy(erase=(0.02, 0.25))``
+  on top of the flips);
 - ``contrast+denoise``: ``contrast="stretch", denoise="median"``;
 - ``no_class_weight``, ``class_weight_balanced``: ``class_weight=None`` or
   ``"balanced"`` (the loss weighted by the inverse class frequencies);
@@ -89,11 +90,7 @@ VARIANTS = {
     },
     # Random erasing (Zhong et al. 2020) on top of the flips: one rectangle
     # of 2-25% of the field, in half the images, painted with its mean colour.
-    "flips_erase": {
-        "augment": AugmentationPolicy.preset("flips").set_params(
-            erase=(0.02, 0.25), erase_probability=0.5
-        )
-    },
+    "flips_erase": {"augment": "erase"},
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
     "class_weight_balanced": {"class_weight": "balanced"},
