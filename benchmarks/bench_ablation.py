@@ -18,7 +18,8 @@ on the binary all-taleqani task and the eight-class pbc-normal task:
 - ``flips_erase``: the default flips with random erasing on top: in half the
   images one rectangle of 2-25% of the field painted over with the image's
   mean colour (``augment="erase"``, ``AugmentationPolicy(erase=(0.02, 0.25))``
-  on top of the flips);
+  on top of the flips); ``flips_erase_small``: the same with rectangles of
+  2-10% of the image;
 - ``contrast+denoise``: ``contrast="stretch", denoise="median"``;
 - ``no_class_weight``, ``class_weight_balanced``: ``class_weight=None`` or
   ``"balanced"`` (the loss weighted by the inverse class frequencies);
@@ -91,6 +92,11 @@ VARIANTS = {
     # Random erasing (Zhong et al. 2020) on top of the flips: one rectangle
     # of 2-25% of the field, in half the images, painted with its mean colour.
     "flips_erase": {"augment": "erase"},
+    # The same with smaller rectangles (2-10% of the image), which hide less
+    # of a single-cell crop.
+    "flips_erase_small": {
+        "augment": AugmentationPolicy.preset("erase").set_params(erase=(0.02, 0.1))
+    },
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
     "class_weight_balanced": {"class_weight": "balanced"},
