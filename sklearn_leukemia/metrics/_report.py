@@ -22,6 +22,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import unique_labels
 
 from sklearn_leukemia.metrics._classification import _check_labels_and_targets
+from sklearn_leukemia.metrics._grouping import (
+    check_positive_classes,
+    merge_labels,
+    merge_scores,
+)
 
 # key, display name, shown as a percentage (proportions) or as a decimal
 _METRICS = (
@@ -577,6 +582,36 @@ def _check_scores(y_score, n_samples: int, labels: list, pos_index) -> np.ndarra
     return scores
 
 
+def _merge_classes(y_true, y_pred, y_score, labels: list, positive_classes):
+    """Turn a report of the finer classes into the binary one of ``positive_classes``.
+
+    The two sides are named by their classes joined with ``+`` (e.g.
+    ``"Benign"`` and ``"Early+Pre+Pro"``), the positive side last.
+    """
+    positive = check_positive_classes(positive_classes, labels)
+    negative = [label for label in labels if label not in positive]
+    names = ["+".join(map(str, negative)), "+".join(map(str, positive))]
+    if names[0] == names[1]:
+        names = ["negative", "positive"]
+    sides = np.array(names, dtype=object)
+    scores = None
+    if y_score is not None:
+        try:
+            scores = merge_scores(y_score, labels, positive)
+        except ValueError as error:
+            raise ValueError(
+                f"y_score does not fit positive_classes: {error}"
+            ) from None
+        if scores.shape[0] != y_true.shape[0]:
+            raise ValueError(
+                f"y_score has {scores.shape[0]} rows; expected {y_true.shape[0]}, "
+                "one per sample."
+            )
+    true = sides[merge_labels(y_true, positive).astype(int)]
+    pred = sides[merge_labels(y_pred, positive).astype(int)]
+    return true, pred, scores, names, names[1]
+
+
 # -- computation --------------------------------------------------------------
 def _evaluate(cm, weights, aucs, pos_index, auc_classes):
     """All metrics of ``B`` replicates: overall ``(B,)`` and per-class ``(B, K)``."""
@@ -620,6 +655,7 @@ def clinical_report(
     *,
     labels=None,
     pos_label=None,
+    positive_classes=None,
     confidence: float = 0.95,
     n_bootstraps: int = 1000,
     random_state=None,
@@ -663,6 +699,16 @@ default=None
         for other labels, such as strings, it must be given, since the
         greater label is not necessarily the disease. Must be None for
         multi-class targets.
+    positive_classes : list of labels, default=None
+        Report the binary task of these classes against all others, for
+        predictions of a model of the finer classes (e.g. ``["Early", "Pre",
+        "Pro"]`` against ``"Benign"``): a sample is positive when its true
+        (``y_true``) or predicted (``y_pred``) class is one of them, and its
+        score is the sum of their ``y_score`` columns, which follow
+        ``labels`` (one column per class). The report's two labels are each
+        side's classes joined with ``+``, e.g. ``"Benign"`` and
+        ``"Early+Pre+Pro"``, the positive one last. ``pos_label`` must be
+        None. The same reading as ``clinical_scorers(positive_classes=...)``.
     confidence : float, default=0.95
         Confidence level of the intervals, in (0, 1).
     n_bootstraps : int, default=1000
@@ -685,7 +731,8 @@ default=None
         If ``y_true``, ``y_pred``, ``y_score`` or ``sample_weight`` differ in
         length or shape, a label is missing from ``labels``, fewer than two
         classes are known, ``pos_label`` is unknown or missing for
-        string labels, or ``confidence`` or ``n_bootstraps`` is out of range.
+        string labels, ``positive_classes`` names an unknown class or every
+        class, or ``confidence`` or ``n_bootstraps`` is out of range.
 
     See Also
     --------
@@ -719,12 +766,34 @@ default=None
     Metrics
     Metric                      Value  95% CI
     Accuracy                    ...
+
+    Predictions of a model of four classes, read as benign against leukemic:
+
+    >>> y_true = ["Benign", "Early", "Pre", "Pro", "Benign", "Pro"]
+    >>> y_pred = ["Benign", "Pre", "Pre", "Pro", "Early", "Pro"]
+    >>> report = clinical_report(
+    ...     y_true, y_pred, positive_classes=["Early", "Pre", "Pro"],
+    ...     n_bootstraps=0,
+    ... )
+    >>> report.labels, report.pos_label
+    (['Benign', 'Early+Pre+Pro'], 'Early+Pre+Pro')
+    >>> report.metrics["specificity"][0], report.metrics["recall"][0]
+    (0.5, 1.0)
     """
     _check_parameters(confidence, n_bootstraps)
     y_true, y_pred, sample_weight = _check_labels_and_targets(
         y_true, y_pred, sample_weight
     )
     labels = _check_report_labels(y_true, y_pred, labels)
+    if positive_classes is not None:
+        if pos_label is not None:
+            raise ValueError(
+                f"pos_label={pos_label!r} and positive_classes are both given; "
+                "positive_classes defines the positive side, leave pos_label=None."
+            )
+        y_true, y_pred, y_score, labels, pos_label = _merge_classes(
+            y_true, y_pred, y_score, labels, positive_classes
+        )
     pos_label = _check_report_pos_label(pos_label, labels)
     pos_index = None if pos_label is None else labels.index(pos_label)
     n_samples, n_labels = y_true.shape[0], len(labels)

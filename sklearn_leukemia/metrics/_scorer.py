@@ -21,6 +21,11 @@ from sklearn_leukemia.metrics._classification import (
     negative_predictive_value,
     specificity_score,
 )
+from sklearn_leukemia.metrics._grouping import (
+    check_positive_classes,
+    merge_labels,
+    merge_scores,
+)
 
 _SCORER_AVERAGES = ("binary", "macro", "weighted")
 
@@ -94,8 +99,97 @@ def _one_vs_rest_roc_auc(
     return float(np.mean(aucs))
 
 
+def _fold_classes(y_true, y_pred, positive_classes, labels) -> list:
+    """Return the classes of a fold, with ``positive_classes`` checked."""
+    if labels is not None:
+        return sorted(labels)
+    classes = np.unique(
+        y_true if y_pred is None else np.concatenate([y_true, y_pred])
+    ).tolist()
+    where = "y_true" if y_pred is None else "y_true or y_pred"
+    missing = [
+        label
+        for label in positive_classes
+        if label not in classes
+        or any(isinstance(label, str) != isinstance(c, str) for c in classes)
+    ]
+    if missing:
+        raise ValueError(
+            f"positive_classes names {missing}, which are not in {where} "
+            f"(classes {classes}). Check the names; if a test fold can lack a "
+            "class, pass labels= with every class to clinical_scorers."
+        )
+    return classes
+
+
+def _merged_metric(
+    y_true, y_pred, *, metric, positive_classes, labels=None, **kwargs
+) -> float:
+    """``metric`` of the binary task: is the class one of ``positive_classes``."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    _fold_classes(y_true, y_pred, positive_classes, labels)
+    return metric(
+        merge_labels(y_true, positive_classes),
+        merge_labels(y_pred, positive_classes),
+        **kwargs,
+    )
+
+
+def _merged_roc_auc(
+    y_true, y_score, *, positive_classes, labels=None, sample_weight=None
+) -> float:
+    """ROC AUC of the summed ``predict_proba`` of ``positive_classes``."""
+    y_true = np.asarray(y_true)
+    classes = _fold_classes(y_true, None, positive_classes, labels)
+    try:
+        score = merge_scores(y_score, classes, positive_classes)
+    except ValueError as error:
+        hint = (
+            " Pass labels= (all classes) to clinical_scorers so that a fold "
+            "missing a class can still be scored."
+            if labels is None
+            else ""
+        )
+        raise ValueError(
+            f"predict_proba does not match the classes: {error} An estimator "
+            f"fitted on fewer classes (a training fold missing one) gives fewer "
+            f"columns.{hint}"
+        ) from None
+    return roc_auc_score(
+        merge_labels(y_true, positive_classes), score, sample_weight=sample_weight
+    )
+
+
+def _merged_scorers(positive_classes, labels) -> dict[str, object]:
+    common = {"positive_classes": positive_classes, "labels": labels}
+
+    def scorer(metric, greater_is_better=True, **kwargs):
+        return make_scorer(
+            _merged_metric,
+            greater_is_better=greater_is_better,
+            metric=metric,
+            **common,
+            **kwargs,
+        )
+
+    binary = {"pos_label": True}
+    return {
+        "accuracy": scorer(accuracy_score),
+        "precision": scorer(precision_score, **binary),
+        "recall": scorer(recall_score, **binary),
+        "f1": scorer(f1_score, **binary),
+        "specificity": scorer(specificity_score, **binary),
+        "npv": scorer(negative_predictive_value, **binary),
+        "roc_auc": make_scorer(
+            _merged_roc_auc, response_method="predict_proba", **common
+        ),
+        "neg_fpr": scorer(false_positive_rate, greater_is_better=False, **binary),
+        "neg_fnr": scorer(false_negative_rate, greater_is_better=False, **binary),
+    }
+
+
 def clinical_scorers(
-    *, pos_label=1, average: str = "binary", labels=None
+    *, pos_label=1, average: str = "binary", labels=None, positive_classes=None
 ) -> dict[str, object]:
     """Scorers for the clinical metrics, for ``scoring=`` in model selection.
 
@@ -126,6 +220,19 @@ def clinical_scorers(
         ``labels``, such a fold's ``roc_auc`` raises, and cross-validation
         records ``error_score``. The ``predict_proba`` columns are matched to
         the sorted labels, as scikit-learn classifiers sort ``classes_``.
+    positive_classes : list of labels, default=None
+        Score the binary task of these classes against all others on an
+        estimator fitted on the finer classes, e.g. ``["Early", "Pre", "Pro"]``
+        against ``"Benign"`` for a model of the four all-taleqani classes. A
+        sample is positive when its class is one of them (its true class for
+        ``y_true``, its predicted class for the predictions), and
+        ``roc_auc`` ranks by the sum of their ``predict_proba`` columns. The
+        estimator keeps predicting the finer classes; only the scores are
+        binary. ``pos_label`` and ``average`` must be left to their defaults;
+        ``labels``, when given, lists every finer class (the
+        ``predict_proba`` columns follow them sorted), and otherwise a test
+        fold must hold every class for ``roc_auc``. A name that is not a class
+        of the data raises ValueError.
 
     Returns
     -------
@@ -149,6 +256,18 @@ def clinical_scorers(
 'test_precision', 'test_recall', 'test_roc_auc', 'test_specificity']
     >>> bool((scores["test_neg_fpr"] <= 0).all())
     True
+
+    A model fitted on three classes, scored on "class 1 or 2" against class 0:
+
+    >>> X, y = make_classification(
+    ...     n_samples=90, n_classes=3, n_informative=4, random_state=0
+    ... )
+    >>> scores = cross_validate(
+    ...     LogisticRegression(), X, y, cv=3,
+    ...     scoring=clinical_scorers(positive_classes=[1, 2]),
+    ... )
+    >>> bool((scores["test_specificity"] >= 0).all())
+    True
     """
     if average not in _SCORER_AVERAGES:
         raise ValueError(
@@ -163,6 +282,16 @@ def clinical_scorers(
                 "of at least two class labels."
             )
         labels = labels.tolist()
+
+    if positive_classes is not None:
+        if average != "binary" or pos_label != 1:
+            raise ValueError(
+                "positive_classes defines the binary task; leave pos_label and "
+                f"average to their defaults (got pos_label={pos_label!r}, "
+                f"average={average!r})."
+            )
+        positive_classes = check_positive_classes(positive_classes, labels)
+        return _merged_scorers(positive_classes, labels)
 
     if average == "binary":
         if labels is not None and len(labels) != 2:

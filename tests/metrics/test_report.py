@@ -495,3 +495,78 @@ def test_undefined_per_class_value_is_shown_once_as_na():
     text = report.to_text()
     assert "n/a" in text
     assert "n/a n/a" not in text
+
+
+# -- positive_classes ----------------------------------------------------------
+SUBTYPES = ["Benign", "Early", "Pre", "Pro"]
+
+
+def test_positive_classes_equal_the_merged_binary_report(rng):
+    y_true = rng.choice(SUBTYPES, size=300)
+    y_pred = np.where(rng.random(300) < 0.8, y_true, rng.choice(SUBTYPES, size=300))
+    proba = rng.dirichlet(np.ones(4), size=300)
+    report = clinical_report(
+        y_true,
+        y_pred,
+        proba,
+        positive_classes=["Early", "Pre", "Pro"],
+        n_bootstraps=200,
+        random_state=0,
+    )
+    assert report.labels == ["Benign", "Early+Pre+Pro"]
+    assert report.pos_label == "Early+Pre+Pro"
+    assert report.per_class is None
+    names = np.array(report.labels)
+    expected = clinical_report(
+        names[(y_true != "Benign").astype(int)],
+        names[(y_pred != "Benign").astype(int)],
+        1 - proba[:, 0],
+        pos_label="Early+Pre+Pro",
+        n_bootstraps=200,
+        random_state=0,
+    )
+    assert report.to_dict() == expected.to_dict()
+    true, pred = y_true != "Benign", y_pred != "Benign"
+    assert report.metrics["specificity"][0] == pytest.approx(
+        specificity_score(true, pred)
+    )
+    assert report.metrics["roc_auc"][0] == pytest.approx(
+        roc_auc_score(true, 1 - proba[:, 0])
+    )
+    assert_array_equal(report.support, [np.sum(~true), np.sum(true)])
+
+
+def test_positive_classes_follow_labels_order(rng):
+    y_true = rng.choice(SUBTYPES, size=100)
+    proba = rng.dirichlet(np.ones(4), size=100)
+    order = ["Pro", "Pre", "Early", "Benign"]
+    report = clinical_report(
+        y_true,
+        y_true,
+        proba,
+        labels=order,
+        positive_classes=["Benign"],
+        n_bootstraps=0,
+    )
+    # The negative side keeps the order of labels.
+    assert report.labels == ["Pro+Pre+Early", "Benign"]
+    assert report.metrics["roc_auc"][0] == pytest.approx(
+        roc_auc_score(y_true == "Benign", proba[:, 3])
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"positive_classes": ["Pree"]}, r"names \['Pree'\], which are not"),
+        ({"positive_classes": SUBTYPES}, "covers every class"),
+        ({"positive_classes": ["Pre"], "pos_label": "Pre"}, "leave pos_label=None"),
+        (
+            {"positive_classes": ["Pre"], "y_score": np.ones((4, 3))},
+            r"y_score does not fit positive_classes.*4 columns",
+        ),
+    ],
+)
+def test_positive_classes_invalid(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        clinical_report(SUBTYPES, SUBTYPES, n_bootstraps=0, **kwargs)

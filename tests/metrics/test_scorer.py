@@ -307,3 +307,145 @@ def test_multiclass_label_outside_labels_raises(multiclass_data):
     scorer = clinical_scorers(average="macro", labels=["ALL", "AML", "CLL"])
     with pytest.raises(ValueError, match=r"y_true holds \['healthy'\], not in labels"):
         scorer["roc_auc"](model, X, y)
+
+
+# -- positive_classes: the binary task read from a model of finer classes ------
+@pytest.fixture(scope="module")
+def subtype_data():
+    X, y = make_classification(
+        n_samples=200,
+        n_features=8,
+        n_informative=5,
+        n_classes=4,
+        flip_y=0.05,
+        random_state=1,
+    )
+    return X, np.array(["Benign", "Early", "Pre", "Pro"])[y]
+
+
+LEUKEMIC = ["Early", "Pre", "Pro"]
+
+
+def test_positive_classes_equal_metrics_of_merged_labels(subtype_data):
+    X, y = subtype_data
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    true = y != "Benign"
+    pred = model.predict(X) != "Benign"
+    score = 1 - model.predict_proba(X)[:, list(model.classes_).index("Benign")]
+    expected = {
+        "accuracy": accuracy_score(true, pred),
+        "precision": precision_score(true, pred),
+        "recall": recall_score(true, pred),
+        "f1": f1_score(true, pred),
+        "specificity": specificity_score(true, pred),
+        "npv": negative_predictive_value(true, pred),
+        "roc_auc": roc_auc_score(true, score),
+        "neg_fpr": -false_positive_rate(true, pred),
+        "neg_fnr": -false_negative_rate(true, pred),
+    }
+    scorers = clinical_scorers(positive_classes=LEUKEMIC)
+    assert set(scorers) == KEYS
+    got = {key: scorer(model, X, y) for key, scorer in scorers.items()}
+    assert got == pytest.approx(expected)
+    # Not the macro averages of the four classes: a different number.
+    assert got["specificity"] != pytest.approx(
+        clinical_scorers(average="macro")["specificity"](model, X, y)
+    )
+    with_labels = clinical_scorers(
+        positive_classes=LEUKEMIC, labels=["Pro", "Benign", "Pre", "Early"]
+    )
+    assert with_labels["roc_auc"](model, X, y) == pytest.approx(expected["roc_auc"])
+
+
+def test_positive_classes_cross_validate_and_grid_search(subtype_data):
+    X, y = subtype_data
+    scoring = clinical_scorers(positive_classes=LEUKEMIC)
+    scores = cross_validate(
+        LogisticRegression(max_iter=1000),
+        X,
+        y,
+        cv=StratifiedKFold(3),
+        scoring=scoring,
+        error_score="raise",
+    )
+    assert np.isfinite(scores["test_roc_auc"]).all()
+    assert (scores["test_neg_fnr"] <= 0).all()
+    search = GridSearchCV(
+        LogisticRegression(max_iter=1000),
+        {"C": [0.01, 1.0]},
+        scoring=scoring,
+        refit="specificity",
+        cv=StratifiedKFold(3),
+        error_score="raise",
+    ).fit(X, y)
+    # The refitted model still predicts the four classes.
+    assert set(search.predict(X)) <= {"Benign", *LEUKEMIC}
+
+
+def test_positive_classes_sample_weight(subtype_data):
+    X, y = subtype_data
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    weights = np.linspace(0.1, 2, y.shape[0])
+    scorer = clinical_scorers(positive_classes=LEUKEMIC)["specificity"]
+    expected = specificity_score(
+        y != "Benign", model.predict(X) != "Benign", sample_weight=weights
+    )
+    assert scorer(model, X, y, sample_weight=weights) == pytest.approx(expected)
+
+
+def test_positive_classes_unknown_name_raises(subtype_data):
+    X, y = subtype_data
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    scorers = clinical_scorers(positive_classes=["Early", "Pree"])
+    for key in ("recall", "roc_auc"):
+        with pytest.raises(ValueError, match=r"positive_classes names \['Pree'\]"):
+            scorers[key](model, X, y)
+
+
+def test_positive_classes_fold_missing_a_class(subtype_data):
+    X, y = subtype_data
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    keep = y != "Pro"
+    with pytest.raises(ValueError, match="pass labels="):
+        clinical_scorers(positive_classes=LEUKEMIC)["roc_auc"](
+            model, X[keep], y[keep]
+        )
+    scorer = clinical_scorers(
+        positive_classes=LEUKEMIC, labels=["Benign", *LEUKEMIC]
+    )["roc_auc"]
+    score = 1 - model.predict_proba(X[keep])[:, 0]
+    assert scorer(model, X[keep], y[keep]) == pytest.approx(
+        roc_auc_score(y[keep] != "Benign", score)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"positive_classes": []}, "non-empty list"),
+        ({"positive_classes": ["Pre", "Pre"]}, "duplicates"),
+        ({"positive_classes": ["Pre"], "pos_label": "Pre"}, "leave pos_label"),
+        ({"positive_classes": ["Pre"], "average": "macro"}, "leave pos_label"),
+        (
+            {"positive_classes": ["Pre", "CLL"], "labels": ["Benign", "Pre"]},
+            r"names \['CLL'\], which are not among the classes",
+        ),
+        (
+            {"positive_classes": ["Pre", "Benign"], "labels": ["Benign", "Pre"]},
+            "covers every class",
+        ),
+    ],
+)
+def test_positive_classes_invalid(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        clinical_scorers(**kwargs)
+
+
+def test_positive_classes_single_label_string():
+    scorers = clinical_scorers(positive_classes="ALL")
+    X = np.arange(8, dtype=float).reshape(-1, 1)
+    y = np.array(["ALL", "AML", "healthy", "ALL"] * 2)
+    model = LogisticRegression().fit(X, y)
+    assert scorers["accuracy"](model, X, y) == pytest.approx(
+        accuracy_score(y == "ALL", model.predict(X) == "ALL")
+    )
