@@ -49,6 +49,16 @@ TASKS = {
         "positive_classes": None,
         "description": "all-taleqani, Benign / Early / Pre / Pro",
     },
+    # The binary task answered by a model of the four classes: fitted on the
+    # class folders, scored with clinical_report(positive_classes=...). Its
+    # folds are those of taleqani-4class, whose fits it reuses in one run.
+    "taleqani-binary-subtypes": {
+        "folder": "all-taleqani",
+        "positive_classes": ["Early", "Pre", "Pro"],
+        "fit_on_classes": True,
+        "description": "all-taleqani, Benign vs Early+Pre+Pro read from a "
+        "model fitted on the four classes",
+    },
     "pbc-8class": {
         "folder": "pbc-normal",
         "positive_classes": None,
@@ -203,8 +213,11 @@ def fmt_kwargs(kwargs: dict) -> str:
 def load_task(name: str, data_dir: Path, *, max_per_class=None, random_state=0):
     """File names and string labels of a task, optionally subsampled.
 
-    Returns a dict with ``filenames``, ``y`` (str labels), ``labels`` (sorted),
-    ``pos_label`` (binary task) and ``class_names`` (source folder per image).
+    Returns a dict with ``filenames``, ``y`` (str labels, what the model
+    fits and the folds stratify on), ``labels`` (sorted), ``pos_label``
+    (binary task), ``merge`` (the positive classes of a binary task scored on
+    a model of the class folders, else None) and ``class_names`` (source
+    folder per image).
     """
     from sklearn_leukemia.datasets import load_image_folder
 
@@ -216,7 +229,8 @@ def load_task(name: str, data_dir: Path, *, max_per_class=None, random_state=0):
             "folder holding all-taleqani/ and pbc-normal/."
         )
     kwargs = {}
-    if spec["positive_classes"]:
+    merge = spec["positive_classes"] if spec.get("fit_on_classes") else None
+    if spec["positive_classes"] and not merge:
         kwargs = {
             "positive_classes": spec["positive_classes"],
             "binary_names": spec["binary_names"],
@@ -235,14 +249,18 @@ def load_task(name: str, data_dir: Path, *, max_per_class=None, random_state=0):
             keep.extend(rng.permutation(idx)[:max_per_class])
         keep = np.sort(np.asarray(keep))
         filenames, y, folders = filenames[keep], y[keep], folders[keep]
-    pos_label = spec["binary_names"][1] if spec["positive_classes"] else None
+    pos_label = None
+    if spec["positive_classes"] and not merge:
+        pos_label = spec["binary_names"][1]
     return {
         "name": name,
+        "folder": spec["folder"],
         "description": spec["description"],
         "filenames": filenames,
         "y": y,
         "labels": np.unique(y),
         "pos_label": pos_label,
+        "merge": merge,
         "class_names": folders,
     }
 
@@ -423,6 +441,26 @@ def cross_validate(
 _PER_PREDICTION = ("proba", "classes", "predict_variants", "predict_seconds")
 
 
+_CV_RESULTS: dict = {}
+
+
+def cross_validate_once(setting: str, task: dict, make_model, X, splits, **kwargs):
+    """:func:`cross_validate`, or the result of an earlier call of this run.
+
+    Tasks on the same folder with the same labels (``taleqani-4class`` and
+    ``taleqani-binary-subtypes``) have the same folds and the same fits:
+    they differ only in how the predictions are scored.
+    """
+    tests = np.concatenate([test for _, test in splits])
+    key = (setting, task["folder"], task["y"].tobytes(), tests.tobytes(),
+           repr(kwargs))
+    if key not in _CV_RESULTS:
+        _CV_RESULTS[key] = cross_validate(make_model, X, task["y"], splits, **kwargs)
+    else:
+        print("    the fits of an earlier task with the same images and labels")
+    return _CV_RESULTS[key]
+
+
 def prediction_rows(task: dict, splits, setting: str, cv: dict, data_dir) -> list:
     """One row per image of a task: its out-of-fold prediction by ``setting``."""
     fold = np.empty(len(task["y"]), dtype=int)
@@ -471,6 +509,16 @@ def score(task: dict, cv: dict, *, n_bootstraps: int, random_state: int) -> dict
 
     y = task["y"]
     classes = cv["classes"]
+    if task["merge"]:
+        return clinical_report(
+            y,
+            cv["pred"],
+            cv["proba"],
+            labels=list(classes),
+            positive_classes=task["merge"],
+            n_bootstraps=n_bootstraps,
+            random_state=random_state,
+        )
     if task["pos_label"] is not None:
         y_score = cv["proba"][:, list(classes).index(task["pos_label"])]
     else:

@@ -193,8 +193,8 @@ def main(argv=None) -> int:
                     n: {f"classifier__{k}": v for k, v in c.items()}
                     for n, c in predict_only.items()
                 }
-            cv = C.cross_validate(
-                make_model, X, task["y"], splits, predict_variants=also
+            cv = C.cross_validate_once(
+                name, task, make_model, X, splits, predict_variants=also
             )
             outcomes = [(name, change, cv, None)] + [
                 (n, predict_only[n], cv["predict_variants"][n], name) for n in also
