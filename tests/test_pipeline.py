@@ -193,3 +193,49 @@ def test_grid_search_can_switch_steps():
     search = GridSearchCV(pipe, grid, cv=2).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert search.predict(X[:3]).shape == (3,)
+
+
+# One epoch of a tiny network may predict no leukemic image in a fold.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_binary_scores_of_a_model_of_subtypes():
+    # The pipeline is fitted on three classes and cross-validated on the
+    # binary question "ALL or AML" against "normal".
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    from sklearn_leukemia.metrics import clinical_report, clinical_scorers
+
+    X, y, _ = make_blood_smear(
+        30, image_size=16, classes=("normal", "ALL", "AML"), random_state=0
+    )
+    pipe = make_leukemia_pipeline(**TINY, random_state=0)
+    scores = cross_validate(
+        pipe,
+        X,
+        y,
+        cv=StratifiedKFold(2),
+        scoring=clinical_scorers(positive_classes=["ALL", "AML"]),
+        error_score="raise",
+        return_estimator=True,
+    )
+    for fitted, (_, test), auc, specificity in zip(
+        scores["estimator"],
+        StratifiedKFold(2).split(X, y),
+        scores["test_roc_auc"],
+        scores["test_specificity"],
+    ):
+        assert fitted.classes_.tolist() == ["ALL", "AML", "normal"]
+        proba = fitted.predict_proba(X[test])
+        leukemic = y[test] != "normal"
+        assert auc == pytest.approx(roc_auc_score(leukemic, 1 - proba[:, 2]))
+        report = clinical_report(
+            y[test],
+            fitted.predict(X[test]),
+            proba,
+            labels=fitted.classes_,
+            positive_classes=["ALL", "AML"],
+            n_bootstraps=0,
+        )
+        assert report.pos_label == "ALL+AML"
+        assert report.metrics["roc_auc"][0] == pytest.approx(auc)
+        assert report.metrics["specificity"][0] == pytest.approx(specificity)
