@@ -125,12 +125,17 @@ def _fold_classes(y_true, y_pred, positive_classes, labels) -> list:
 def _merged_metric(
     y_true, y_pred, *, metric, positive_classes, labels=None, **kwargs
 ) -> float:
-    """``metric`` of the binary task: is the class one of ``positive_classes``."""
+    """``metric`` of the binary task: is the class one of ``positive_classes``.
+
+    The sides are 0 and 1, so that the metrics' default ``pos_label=1`` is the
+    positive one: a ``pos_label`` among the scorer's arguments would be checked
+    by scikit-learn against the estimator's classes.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     _fold_classes(y_true, y_pred, positive_classes, labels)
     return metric(
-        merge_labels(y_true, positive_classes),
-        merge_labels(y_pred, positive_classes),
+        merge_labels(y_true, positive_classes).astype(int),
+        merge_labels(y_pred, positive_classes).astype(int),
         **kwargs,
     )
 
@@ -172,19 +177,18 @@ def _merged_scorers(positive_classes, labels) -> dict[str, object]:
             **kwargs,
         )
 
-    binary = {"pos_label": True}
     return {
         "accuracy": scorer(accuracy_score),
-        "precision": scorer(precision_score, **binary),
-        "recall": scorer(recall_score, **binary),
-        "f1": scorer(f1_score, **binary),
-        "specificity": scorer(specificity_score, **binary),
-        "npv": scorer(negative_predictive_value, **binary),
+        "precision": scorer(precision_score),
+        "recall": scorer(recall_score),
+        "f1": scorer(f1_score),
+        "specificity": scorer(specificity_score),
+        "npv": scorer(negative_predictive_value),
         "roc_auc": make_scorer(
             _merged_roc_auc, response_method="predict_proba", **common
         ),
-        "neg_fpr": scorer(false_positive_rate, greater_is_better=False, **binary),
-        "neg_fnr": scorer(false_negative_rate, greater_is_better=False, **binary),
+        "neg_fpr": scorer(false_positive_rate, greater_is_better=False),
+        "neg_fnr": scorer(false_negative_rate, greater_is_better=False),
     }
 
 

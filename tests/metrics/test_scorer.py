@@ -449,3 +449,24 @@ def test_positive_classes_single_label_string():
     assert scorers["accuracy"](model, X, y) == pytest.approx(
         accuracy_score(y == "ALL", model.predict(X) == "ALL")
     )
+
+
+def test_positive_classes_on_a_binary_model_equal_pos_label(binary_data):
+    # One class on each side: the same scores as pos_label.
+    X, y = binary_data
+    model = LogisticRegression().fit(X, y)
+    merged = clinical_scorers(positive_classes=["ALL"])
+    plain = clinical_scorers(pos_label="ALL")
+    for key in KEYS:
+        assert merged[key](model, X, y) == pytest.approx(plain[key](model, X, y))
+
+
+def test_positive_classes_scorers_pickle(subtype_data):
+    import pickle
+
+    X, y = subtype_data
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    scorers = pickle.loads(pickle.dumps(clinical_scorers(positive_classes=LEUKEMIC)))
+    assert scorers["roc_auc"](model, X, y) == pytest.approx(
+        roc_auc_score(y != "Benign", 1 - model.predict_proba(X)[:, 0])
+    )
