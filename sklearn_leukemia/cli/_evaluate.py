@@ -28,7 +28,13 @@ from sklearn_leukemia.cli._train import (
     trained_size,
 )
 
-__all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
+__all__ = [
+    "configure_parser",
+    "cross_validate_predictions",
+    "make_cv",
+    "merge_classes",
+    "run",
+]
 
 DEFAULT_OUT = "sklearn-leukemia-report"
 
@@ -59,7 +65,48 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--n-bootstraps", type=int, default=1000, metavar="N",
         help="bootstrap replicates of the confidence intervals (default: 1000)",
     )
+    parser.add_argument(
+        "--fit-classes", action="store_true",
+        help="with --positive-classes: fit on the classes themselves (each "
+        "class folder its own) and score the binary task from their "
+        "predictions: an image is positive when its predicted class is a "
+        "positive one, its score the sum of their probabilities",
+    )
     add_model_options(parser)
+
+
+def merge_classes(y, proba, labels: list, positive_classes, names):
+    """Read predictions of the classes as the binary task of ``positive_classes``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        Class names (true or predicted).
+    proba : ndarray of shape (n_samples, len(labels)) or None
+        Probabilities of the classes, in ``labels`` order.
+    labels : list
+        The classes.
+    positive_classes : list
+        The classes of the positive side.
+    names : pair of str
+        The names of the negative and positive sides.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+        ``names[1]`` where the class is a positive one, else ``names[0]``.
+    proba : ndarray of shape (n_samples, 2) or None
+        The summed probabilities of each side, in ``sorted(names)`` order.
+    """
+    from sklearn_leukemia.metrics._grouping import merge_labels, merge_scores
+
+    sides = np.asarray(names, dtype=object)
+    merged = sides[merge_labels(y, list(positive_classes)).astype(int)].astype(str)
+    if proba is None:
+        return merged, None
+    positive = merge_scores(proba, list(labels), list(positive_classes))
+    columns = {names[0]: 1.0 - positive, names[1]: positive}
+    return merged, np.column_stack([columns[name] for name in sorted(names)])
 
 
 def make_cv(y: np.ndarray, groups: np.ndarray | None, n_splits: int, random_state):
@@ -125,7 +172,8 @@ _FOLD_SETTINGS = ("n_test", "epochs", "image_size", "progressive_resizing")
 
 
 def cross_validate_predictions(
-    pipeline, X, y, *, groups, cv, labels, pos_label=None, progress=True
+    pipeline, X, y, *, groups, cv, labels, pos_label=None, merge=None,
+    progress=True,
 ) -> dict:
     """Fit a clone per fold; return out-of-fold predictions, histories, scores.
 
@@ -145,6 +193,10 @@ def cross_validate_predictions(
         All classes; the columns of the returned probabilities.
     pos_label : str, default=None
         Positive class of a binary task (for the per-fold scores).
+    merge : tuple (positive_classes, names), default=None
+        Score each fold as the binary task of these classes
+        (:func:`merge_classes`) rather than on the classes of ``y``; its
+        positive side is ``names[1]``, which ``pos_label`` must then be.
     progress : bool, default=True
         Show a progress bar over folds on stderr.
 
@@ -187,8 +239,15 @@ def cross_validate_predictions(
         history = getattr(network, "history", None)
         histories.append(history)
         device = getattr(network, "device_", device)
-        scores = _fold_scores(y[test], y_pred[test].astype(y.dtype), proba[test],
-                              labels, pos_label)
+        scored = (y[test], y_pred[test].astype(y.dtype), proba[test], labels)
+        if merge is not None:
+            positive_classes, names = merge
+            true, _ = merge_classes(y[test], None, labels, positive_classes, names)
+            pred, merged_proba = merge_classes(
+                scored[1], proba[test], labels, positive_classes, names
+            )
+            scored = (true, pred, merged_proba, sorted(names))
+        scores = _fold_scores(*scored, pos_label)
         trained = ""
         if history is not None:
             # The epochs this fold trained: max_epochs="auto" picks them from
@@ -222,10 +281,26 @@ def run(args) -> int:
         raise UsageError(f"--out {args.out} exists and is not a folder.")
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
+    if args.fit_classes and not args.positive_classes:
+        raise UsageError(
+            "--fit-classes reads a binary task from the classes: name its "
+            "positive classes with --positive-classes."
+        )
     pipeline = build_pipeline(args)
     dataset = load_dataset(args)
     labels = sorted(np.unique(dataset.y).tolist())
-    cv = make_cv(dataset.y, dataset.groups, args.cv, args.random_state)
+    # What the folds fit: the two sides, or with --fit-classes the classes.
+    fit_y, fit_labels, merge = dataset.y, labels, None
+    if args.fit_classes:
+        fit_y = dataset.classes
+        fit_labels = sorted(np.unique(fit_y).tolist())
+        negative = next(name for name in labels if name != dataset.pos_label)
+        merge = (list(args.positive_classes), (negative, dataset.pos_label))
+        dataset.description["fitted on"] = (
+            f"the classes {fit_labels}, read as {negative} against "
+            f"{dataset.pos_label}"
+        )
+    cv = make_cv(fit_y, dataset.groups, args.cv, args.random_state)
     grouped = dataset.groups is not None
     cv_name = f"{type(cv).__name__}(n_splits={args.cv})"
     note = split_note(grouped, cv_name)
@@ -235,10 +310,17 @@ def run(args) -> int:
           f"{' (patient groups)' if grouped else ' (no patient groups)'}.",
           file=sys.stderr)
 
+    if merge is not None:
+        print(f"Fitting the classes {fit_labels}; scoring {merge[1][1]} against "
+              f"{merge[1][0]} from their predictions.", file=sys.stderr)
     result = cross_validate_predictions(
-        pipeline, dataset.X, dataset.y, groups=dataset.groups, cv=cv,
-        labels=labels, pos_label=dataset.pos_label,
+        pipeline, dataset.X, fit_y, groups=dataset.groups, cv=cv,
+        labels=fit_labels, pos_label=dataset.pos_label, merge=merge,
     )
+    if merge is not None:
+        result["y_pred"], result["proba"] = merge_classes(
+            result["y_pred"], result["proba"], fit_labels, *merge
+        )
     y_score = result["proba"]
     if dataset.pos_label is not None:
         y_score = y_score[:, labels.index(dataset.pos_label)]
@@ -255,6 +337,7 @@ def run(args) -> int:
         "cv": cv_name,
         **pipeline_settings(pipeline),
         "n_bootstraps": args.n_bootstraps,
+        "fit_classes": bool(args.fit_classes),
     }
     description = dict(dataset.description, cv=cv_name, split=note)
     paths = write_evaluation_report(

@@ -61,6 +61,9 @@ class Dataset:
     layout: str
     root: Path | None
     description: dict = field(default_factory=dict)
+    # With --positive-classes: the class (folder) of each image, which y
+    # merges into the two sides; None otherwise.
+    classes: np.ndarray | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -282,6 +285,7 @@ def _synthetic(args) -> Dataset:
         n_patients=n_patients, random_state=args.random_state,
     )
     target = np.asarray(target).astype(str)
+    classes = None
     pos_label = None
     description = {
         "source": "synthetic blood smears (make_blood_smear)",
@@ -301,12 +305,14 @@ def _synthetic(args) -> Dataset:
             raise UsageError("--positive-classes covers every class; leave at "
                              "least one negative class.")
         pos_label = _side_name(positive, "positive")
+        classes = target
         target = np.where(np.isin(target, positive), pos_label,
                           _side_name(negative, "negative"))
         description["positive classes"] = positive
     return Dataset(
         X=images, y=target, groups=np.asarray(groups), pos_label=pos_label,
         source="synthetic", layout="synthetic", root=None, description=description,
+        classes=classes,
     )
 
 
@@ -359,13 +365,15 @@ def _folder(args) -> Dataset:
         "layout": layout,
         "images": int(y.shape[0]),
     }
+    classes = None
     if args.positive_classes:
         description["positive classes"] = list(args.positive_classes)
+        classes = np.asarray(data.class_names).astype(str)
     return Dataset(
         X=np.asarray(data.filenames).astype(str), y=y,
         groups=None if groups is None else np.asarray(groups),
         pos_label=pos_label, source="folder", layout=layout, root=root,
-        description=description,
+        description=description, classes=classes,
     )
 
 

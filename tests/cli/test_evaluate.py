@@ -215,3 +215,46 @@ def test_early_stopping_logs_validation_curves(tmp_path, capsys):
         len(history) for history in doc["training_history"]] == [2, 2]
     first_epoch = doc["training_history"][0][0]
     assert {"train_loss", "valid_loss", "valid_acc"} <= set(first_epoch)
+
+
+def test_fit_classes_reads_the_binary_task_from_the_classes(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early", "Pre"], 6, rng)
+    out = tmp_path / "report"
+    status = main(["evaluate", str(data), "--positive-classes", "Early", "Pre",
+                   "--fit-classes", *TINY, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Fitting the classes ['Benign', 'Early', 'Pre']" in captured.err
+    assert "binary, positive class 'Early+Pre'" in captured.out
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["parameters"]["fit_classes"] is True
+    assert doc["clinical_report"]["labels"] == ["Benign", "Early+Pre"]
+    assert "the classes ['Benign', 'Early', 'Pre']" in doc["data"]["fitted on"]
+    # Stratified on the three classes: each test fold holds 3 of each.
+    assert [fold["n_test"] for fold in doc["fold_scores"]] == [9, 9]
+    assert {"sensitivity", "specificity", "roc_auc"} <= set(doc["fold_scores"][0])
+    assert sorted(p.name for p in data.iterdir()) == ["Benign", "Early", "Pre"]
+
+
+def test_fit_classes_needs_positive_classes(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early", "Pre"], 4, rng)
+    status = main(["evaluate", str(data), "--fit-classes", *TINY,
+                   "--out", str(tmp_path / "r")])
+    assert status == 2
+    assert "name its positive classes with --positive-classes" in (
+        capsys.readouterr().err)
+
+
+def test_merge_classes():
+    from sklearn_leukemia.cli._evaluate import merge_classes
+
+    labels = ["Benign", "Early", "Pre"]
+    proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    y, merged = merge_classes(np.array(["Benign", "Pre"]), proba, labels,
+                              ["Early", "Pre"], ("Benign", "Early+Pre"))
+    assert y.tolist() == ["Benign", "Early+Pre"]
+    # Columns in sorted order of the two names: Benign, Early+Pre.
+    np.testing.assert_allclose(merged, [[0.6, 0.4], [0.2, 0.8]])
+    y, merged = merge_classes(np.array(["Early"]), None, labels, ["Benign"],
+                              ("Early+Pre", "Benign"))
+    assert y.tolist() == ["Early+Pre"] and merged is None
