@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["check_positive_classes", "merge_labels", "merge_scores"]
+__all__ = [
+    "check_positive_classes",
+    "merge_labels",
+    "merge_scores",
+    "unknown_classes",
+]
 
 
 def check_positive_classes(positive_classes, classes=None) -> list:
@@ -43,12 +48,7 @@ def check_positive_classes(positive_classes, classes=None) -> list:
         raise ValueError(f"positive_classes={positive!r} holds duplicates.")
     if classes is not None:
         classes = list(classes)
-        unknown = [
-            label
-            for label in positive
-            if label not in classes
-            or any(isinstance(label, str) != isinstance(c, str) for c in classes)
-        ]
+        unknown = unknown_classes(positive, classes)
         if unknown:
             raise ValueError(
                 f"positive_classes names {unknown}, which are not among the "
@@ -60,6 +60,20 @@ def check_positive_classes(positive_classes, classes=None) -> list:
                 "leave at least one class for the negative side."
             )
     return positive
+
+
+def unknown_classes(positive_classes: list, classes: list) -> list:
+    """Return the positive classes that are not among ``classes``.
+
+    A string never matches a number (``"1"`` is not ``1``), as in the labels
+    checks of the metrics.
+    """
+    return [
+        label
+        for label in positive_classes
+        if label not in classes
+        or any(isinstance(label, str) != isinstance(c, str) for c in classes)
+    ]
 
 
 def merge_labels(y, positive_classes: list) -> np.ndarray:

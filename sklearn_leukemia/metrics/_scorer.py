@@ -25,9 +25,14 @@ from sklearn_leukemia.metrics._grouping import (
     check_positive_classes,
     merge_labels,
     merge_scores,
+    unknown_classes,
 )
 
 _SCORER_AVERAGES = ("binary", "macro", "weighted")
+_LABELS_HINT = (
+    " Pass labels= (all classes) to clinical_scorers so that a fold "
+    "missing a class can still be scored."
+)
 
 
 def _binary_roc_auc(y_true, y_score, *, pos_label, sample_weight=None) -> float:
@@ -56,12 +61,7 @@ def _one_vs_rest_roc_auc(
     y_score = np.asarray(y_score)
     classes = np.unique(y_true) if labels is None else np.sort(np.asarray(labels))
     if y_score.ndim != 2 or y_score.shape[1] != classes.shape[0]:
-        hint = (
-            " Pass labels= (all classes) to clinical_scorers so that a fold "
-            "missing a class can still be scored."
-            if labels is None
-            else ""
-        )
+        hint = _LABELS_HINT if labels is None else ""
         raise ValueError(
             f"predict_proba gave shape {y_score.shape}; expected "
             f"({y_true.shape[0]}, {classes.shape[0]}), one column per class of "
@@ -107,12 +107,7 @@ def _fold_classes(y_true, y_pred, positive_classes, labels) -> list:
         y_true if y_pred is None else np.concatenate([y_true, y_pred])
     ).tolist()
     where = "y_true" if y_pred is None else "y_true or y_pred"
-    missing = [
-        label
-        for label in positive_classes
-        if label not in classes
-        or any(isinstance(label, str) != isinstance(c, str) for c in classes)
-    ]
+    missing = unknown_classes(positive_classes, classes)
     if missing:
         raise ValueError(
             f"positive_classes names {missing}, which are not in {where} "
@@ -149,12 +144,7 @@ def _merged_roc_auc(
     try:
         score = merge_scores(y_score, classes, positive_classes)
     except ValueError as error:
-        hint = (
-            " Pass labels= (all classes) to clinical_scorers so that a fold "
-            "missing a class can still be scored."
-            if labels is None
-            else ""
-        )
+        hint = _LABELS_HINT if labels is None else ""
         raise ValueError(
             f"predict_proba does not match the classes: {error} An estimator "
             f"fitted on fewer classes (a training fold missing one) gives fewer "
