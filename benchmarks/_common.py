@@ -265,6 +265,27 @@ def load_task(name: str, data_dir: Path, *, max_per_class=None, random_state=0):
     }
 
 
+def load_task_images(name: str, args, kwargs: dict):
+    """Load a task, make its folds and read its images at the folds' size.
+
+    Prints the task's header and the reading time. Returns ``(task, splits,
+    X)``: what a benchmark running the pipeline ``kwargs`` on every fold of
+    the task needs.
+    """
+    task = load_task(
+        name,
+        args.data_dir,
+        max_per_class=args.max_per_class,
+        random_state=args.random_state,
+    )
+    print(f"\n== {name}: {task['description']}; {len(task['y'])} images ==")
+    splits = make_splits(task["y"], args.folds, args.random_state)
+    t0 = time.perf_counter()
+    X = read_task_images(task["filenames"], read_size(kwargs, splits))
+    print(f"    read {X.shape} in {time.perf_counter() - t0:.1f} s")
+    return task, splits, X
+
+
 _IMAGE_CACHE: dict = {}
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -113,13 +112,7 @@ def main(argv=None) -> int:
 
     rows, predictions = [], []
     for name in tasks:
-        task = C.load_task(name, args.data_dir, max_per_class=args.max_per_class,
-                           random_state=args.random_state)
-        print(f"\n== {name}: {task['description']}; {len(task['y'])} images ==")
-        splits = C.make_splits(task["y"], args.folds, args.random_state)
-        t0 = time.perf_counter()
-        X = C.read_task_images(task["filenames"], C.read_size(kwargs, splits))
-        print(f"    read {X.shape} in {time.perf_counter() - t0:.1f} s")
+        task, splits, X = C.load_task_images(name, args, kwargs)
 
         def make_model():
             pipe = make_leukemia_pipeline(random_state=args.random_state, **kwargs)
