@@ -30,35 +30,16 @@ ERASE_ASPECT = (0.3, 1 / 0.3)
 
 
 _NO_COLOUR = {"brightness": None, "contrast": None}
+# Flips only: every geometric change but the flips switched off.
+_FLIPS = {"rotation": None, "zoom": None, "shift": None, "shear": None, **_NO_COLOUR}
 #: Named settings of :meth:`AugmentationPolicy.preset`: constructor arguments.
 PRESETS = {
     "default": {},
     "paper": _NO_COLOUR,
     "orientation": {"zoom": None, "shift": None, "shear": None, **_NO_COLOUR},
-    "flips": {
-        "rotation": None,
-        "zoom": None,
-        "shift": None,
-        "shear": None,
-        **_NO_COLOUR,
-    },
-    "dihedral": {
-        "rotation": None,
-        "transpose": True,
-        "zoom": None,
-        "shift": None,
-        "shear": None,
-        **_NO_COLOUR,
-    },
-    "erase": {
-        "rotation": None,
-        "zoom": None,
-        "shift": None,
-        "shear": None,
-        **_NO_COLOUR,
-        "erase": (0.02, 0.25),
-        "erase_probability": 0.5,
-    },
+    "flips": _FLIPS,
+    "dihedral": {**_FLIPS, "transpose": True},
+    "erase": {**_FLIPS, "erase": (0.02, 0.25), "erase_probability": 0.5},
 }
 
 
