@@ -6,10 +6,11 @@ black "200 pix" bar in Benign and Early, a white box in Pre and Pro): a
 network can learn the label from the bar instead of from the cells. This
 benchmark cross-validates the default pipeline (the same folds as
 ``bench_ablation.py`` and ``bench_real_data.py``) and predicts every test
-fold twice with the same fitted models: as it is, and with a corner region
-painted over with each image's mean colour: the bottom 14% of the rows
-and the right 40% of the columns, which holds every bar, and, as a control
-that hides as much of the cells, the bottom-left corner of the same size.
+fold three times with the same fitted models: as it is, with the bar's
+corner painted over with each image's mean colour (the bottom 14% of the
+rows and the right 40% of the columns, which holds every bar), and, as a
+control that hides as much of the cells, with the bottom-left corner of the
+same size painted over.
 Many more errors with the bar's corner hidden than with the other say that
 the model leans on the bar.
 

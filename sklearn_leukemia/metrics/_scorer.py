@@ -158,13 +158,12 @@ def _merged_roc_auc(
 def _merged_scorers(positive_classes, labels) -> dict[str, object]:
     common = {"positive_classes": positive_classes, "labels": labels}
 
-    def scorer(metric, greater_is_better=True, **kwargs):
+    def scorer(metric, greater_is_better=True):
         return make_scorer(
             _merged_metric,
             greater_is_better=greater_is_better,
             metric=metric,
             **common,
-            **kwargs,
         )
 
     return {
