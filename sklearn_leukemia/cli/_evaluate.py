@@ -18,9 +18,11 @@ import numpy as np
 from sklearn_leukemia.cli._io import UsageError, check_outside
 from sklearn_leukemia.cli._train import (
     add_data_options,
+    add_fit_classes_option,
     add_model_options,
     build_pipeline,
     check_data_folder,
+    check_fit_classes,
     epochs_trained,
     fold_training,
     load_dataset,
@@ -65,9 +67,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--n-bootstraps", type=int, default=1000, metavar="N",
         help="bootstrap replicates of the confidence intervals (default: 1000)",
     )
-    parser.add_argument(
-        "--fit-classes", action="store_true",
-        help="with --positive-classes: fit on the classes themselves (each "
+    add_fit_classes_option(
+        parser,
+        "with --positive-classes: fit on the classes themselves (each "
         "class folder its own) and score the binary task from their "
         "predictions: an image is positive when its predicted class is a "
         "positive one, its score the sum of their probabilities",
@@ -281,11 +283,7 @@ def run(args) -> int:
         raise UsageError(f"--out {args.out} exists and is not a folder.")
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
-    if args.fit_classes and not args.positive_classes:
-        raise UsageError(
-            "--fit-classes reads a binary task from the classes: name its "
-            "positive classes with --positive-classes."
-        )
+    check_fit_classes(args)
     pipeline = build_pipeline(args)
     dataset = load_dataset(args)
     labels = sorted(np.unique(dataset.y).tolist())

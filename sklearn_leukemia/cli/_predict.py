@@ -1,4 +1,12 @@
-"""``sklearn-leukemia predict``: class probabilities of image files as CSV."""
+"""``sklearn-leukemia predict``: class probabilities of image files as CSV.
+
+With ``--positive-classes`` a model of finer classes (Benign, Early, Pre,
+Pro) answers the binary question too: two more columns, ``binary_proba``
+(the summed probability of the positive classes) and ``binary_predicted``
+(the side of the predicted class, named by its classes joined with "+"), as
+``evaluate --fit-classes`` and ``clinical_scorers(positive_classes=...)``
+read it.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,7 @@ import numpy as np
 
 from sklearn_leukemia.cli._io import UsageError, atomic_write_text, check_outside
 
-__all__ = ["configure_parser", "find_images", "run"]
+__all__ = ["binary_columns", "configure_parser", "find_images", "run"]
 
 # Images predicted at once: bounds memory on folders of any size.
 _CHUNK = 256
@@ -31,6 +39,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--output", metavar="CSV", default=None,
         help="CSV file to write (default: print the CSV to stdout); never "
         "inside an input folder",
+    )
+    parser.add_argument(
+        "--positive-classes", nargs="+", metavar="NAME", default=None,
+        help="classes of the model that make the positive side of a binary "
+        "question, e.g. --positive-classes Early Pre Pro on a model of Benign, "
+        "Early, Pre and Pro: adds the summed probability of those classes "
+        "and the side of the predicted class",
     )
 
 
@@ -66,12 +81,69 @@ def find_images(inputs: list[str]) -> list[str]:
     return files
 
 
-def _csv_text(files: list[str], classes: list, proba: np.ndarray, pred) -> str:
+def binary_columns(classes: list, positive_names: list[str]) -> dict:
+    """Check ``--positive-classes`` against a model's classes and name the sides.
+
+    Parameters
+    ----------
+    classes : list
+        The model's classes (``model.classes_``).
+    positive_names : list of str
+        The names given to ``--positive-classes``; a class matches by its
+        string form, so that a model of integer classes takes ``1 2``.
+
+    Returns
+    -------
+    binary : dict
+        ``positive``: the positive classes, as the model holds them, in the
+        model's order; ``names``: the names of the negative and positive
+        sides (their classes joined with "+", as ``evaluate`` names them).
+
+    Raises
+    ------
+    UsageError
+        If a name is not a class of the model or the names cover every class.
+    """
+    from sklearn_leukemia.cli._train import _side_name
+
+    as_text = [str(c) for c in classes]
+    unknown = [name for name in positive_names if name not in as_text]
+    if unknown:
+        raise UsageError(
+            f"--positive-classes names {unknown}, which are not classes of the "
+            f"model (its classes: {as_text})."
+        )
+    positive = [c for c, text in zip(classes, as_text) if text in positive_names]
+    negative = [text for c, text in zip(classes, as_text) if c not in positive]
+    if not negative:
+        raise UsageError(
+            "--positive-classes covers every class of the model; leave at "
+            "least one for the negative side."
+        )
+    names = (_side_name(negative, "negative"),
+             _side_name([str(c) for c in positive], "positive"))
+    return {"positive": positive, "names": names}
+
+
+def _csv_text(files: list[str], classes: list, proba: np.ndarray, pred,
+              binary: dict | None = None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", *[f"proba_{label}" for label in classes], "predicted"])
-    for name, row, label in zip(files, proba, pred):
-        writer.writerow([name, *[f"{p:.6f}" for p in row], label])
+    header = ["file", *[f"proba_{label}" for label in classes], "predicted"]
+    extra = [[]] * len(files)
+    if binary is not None:
+        from sklearn_leukemia.metrics._grouping import merge_labels, merge_scores
+
+        negative, positive = binary["names"]
+        header += ["binary_proba", "binary_predicted"]
+        score = merge_scores(proba, classes, binary["positive"])
+        # The side of the predicted class: what the scorers and evaluate
+        # --fit-classes count, so that the CSV agrees with their reports.
+        sides = np.where(merge_labels(pred, binary["positive"]), positive, negative)
+        extra = [[f"{p:.6f}", side] for p, side in zip(score, sides)]
+    writer.writerow(header)
+    for name, row, label, more in zip(files, proba, pred, extra):
+        writer.writerow([name, *[f"{p:.6f}" for p in row], label, *more])
     return buffer.getvalue()
 
 
@@ -95,6 +167,9 @@ def run(args) -> int:
                              "does not exist.")
     model = load_model(model_path)
     classes = list(model.classes_)
+    binary = None
+    if args.positive_classes:
+        binary = binary_columns(classes, list(args.positive_classes))
 
     from tqdm.auto import tqdm
 
@@ -106,7 +181,7 @@ def run(args) -> int:
     proba = np.concatenate(probas)
     # The most probable class: what predict returns, without a second pass.
     pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-    text = _csv_text(files, classes, proba, pred)
+    text = _csv_text(files, classes, proba, pred, binary)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -527,12 +527,32 @@ def build_pipeline(args):
     return make_leukemia_pipeline(**model_params(args))
 
 
+def add_fit_classes_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """Add ``--fit-classes`` (fit the class folders, read them as binary)."""
+    parser.add_argument("--fit-classes", action="store_true", help=help)
+
+
+def check_fit_classes(args) -> None:
+    """``--fit-classes`` needs the positive classes it reads the answer with."""
+    if args.fit_classes and not args.positive_classes:
+        raise UsageError(
+            "--fit-classes reads a binary task from the classes: name its "
+            "positive classes with --positive-classes."
+        )
+
+
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``train`` to its subparser."""
     add_data_options(parser, data_required=True)
     parser.add_argument(
         "--out", required=True, metavar="MODEL",
         help="model file to write (portable safetensors file, e.g. model.slk)",
+    )
+    add_fit_classes_option(
+        parser,
+        "with --positive-classes: fit on the classes themselves (each class "
+        "folder its own) and save a model of them, as evaluate --fit-classes "
+        "does; 'predict --positive-classes' then reads the binary answer",
     )
     add_model_options(parser)
 
@@ -548,11 +568,18 @@ def run(args) -> int:
                          "such as model.slk.")
     if not out.parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {out.parent} does not exist.")
+    check_fit_classes(args)
     pipeline = build_pipeline(args)
     dataset = load_dataset(args)
     print(f"Training on {dataset.y.shape[0]} images, classes "
           f"{dataset.description['classes']}.", file=sys.stderr)
-    pipeline.fit(dataset.X, dataset.y)
+    target = dataset.y
+    if args.fit_classes:
+        target = dataset.classes
+        counts = dict(zip(*np.unique(target, return_counts=True)))
+        print(f"Fitting the classes themselves: "
+              f"{ {str(k): int(v) for k, v in counts.items()} }.", file=sys.stderr)
+    pipeline.fit(dataset.X, target)
     history = getattr(pipeline[-1], "history", None)
     if history is not None:
         print(f"Trained {epochs_trained(history)}{trained_size(pipeline)}.",
@@ -560,4 +587,8 @@ def run(args) -> int:
     save_model(pipeline, out)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")
+    if args.fit_classes:
+        print(f"Read its binary answer with: sklearn-leukemia predict {out} "
+              f"IMAGE_OR_DIR... --positive-classes "
+              f"{' '.join(args.positive_classes)}")
     return 0

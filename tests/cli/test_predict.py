@@ -8,7 +8,7 @@ from PIL import Image
 
 from sklearn_leukemia.cli import main
 from sklearn_leukemia.cli._io import UsageError
-from sklearn_leukemia.cli._predict import find_images
+from sklearn_leukemia.cli._predict import binary_columns, find_images
 
 TINY = ["--image-size", "16", "--epochs", "1", "--width", "4", "--batch-size", "8"]
 
@@ -139,3 +139,95 @@ def test_find_images_empty_folder_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError, match="holds no image file"):
         find_images([str(tmp_path / "empty")])
+
+
+@pytest.fixture(scope="module")
+def trained_classes(smears):
+    """A tiny model of the three class folders: ``train --fit-classes``."""
+    model = smears.parent / "classes.slk"
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+        status = main(["train", str(smears), "--positive-classes", "Early", "Pre",
+                       "--fit-classes", *TINY, "--out", str(model)])
+    assert status == 0, stderr.getvalue()
+    return smears, model, stdout.getvalue(), stderr.getvalue()
+
+
+def test_train_fit_classes_saves_a_model_of_the_classes(trained_classes):
+    from sklearn_leukemia import load_model
+
+    _, model, out, err = trained_classes
+    assert load_model(model).classes_.tolist() == ["Benign", "Early", "Pre"]
+    assert "Fitting the classes themselves: {'Benign': 5, 'Early': 5, 'Pre': 5}" in err
+    assert out.splitlines()[-1] == (
+        f"Read its binary answer with: sklearn-leukemia predict {model} "
+        "IMAGE_OR_DIR... --positive-classes Early Pre"
+    )
+
+
+def test_train_fit_classes_needs_positive_classes(smears, tmp_path, capsys):
+    model = tmp_path / "m.slk"
+    assert main(["train", str(smears), "--fit-classes", *TINY,
+                 "--out", str(model)]) == 2
+    assert "name its positive classes with --positive-classes" in (
+        capsys.readouterr().err)
+    assert not model.exists()
+
+
+def test_predict_positive_classes_reads_a_model_of_classes(trained_classes, capsys):
+    data, model = trained_classes[:2]
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data), "--positive-classes",
+                 "Pre", "Early"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert rows[0] == ["file", "proba_Benign", "proba_Early", "proba_Pre",
+                       "predicted", "binary_proba", "binary_predicted"]
+    assert len(rows) == 1 + 15
+    for row in rows[1:]:
+        proba = np.array(row[1:4], dtype=float)
+        # The summed probability of the positive classes, to the CSV's digits.
+        assert float(row[5]) == pytest.approx(proba[1] + proba[2], abs=2e-6)
+        # The side of the predicted class (the model's order names the side).
+        expected = "Benign" if row[4] == "Benign" else "Early+Pre"
+        assert row[6] == expected
+
+
+def test_predict_positive_classes_same_classes_as_without(trained_classes, capsys):
+    data, model = trained_classes[:2]
+    assert main(["predict", str(model), str(data / "Pre")]) == 0
+    plain = _rows(capsys.readouterr().out)
+    assert main(["predict", str(model), str(data / "Pre"),
+                 "--positive-classes", "Benign"]) == 0
+    binary = _rows(capsys.readouterr().out)
+    # The class columns are untouched; Benign is the positive side now.
+    assert [row[:5] for row in binary] == plain
+    for row in binary[1:]:
+        assert float(row[5]) == pytest.approx(float(row[1]), abs=1e-6)
+        assert row[6] == ("Benign" if row[4] == "Benign" else "Early+Pre")
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["Pro"], "--positive-classes names ['Pro'], which are not classes of "
+                  "the model (its classes: ['Benign', 'Early', 'Pre'])."),
+        (["Benign", "Early", "Pre"], "covers every class of the model"),
+    ],
+)
+def test_predict_positive_classes_errors_are_named(trained_classes, capsys,
+                                                   names, message):
+    data, model = trained_classes[:2]
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data), "--positive-classes",
+                 *names]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert captured.out == ""
+
+
+def test_binary_columns_matches_classes_by_their_text():
+    binary = binary_columns(np.array([0, 1, 2]), ["2", "1"])
+    assert binary["positive"] == [1, 2]
+    assert binary["names"] == ("0", "1+2")
+    many = binary_columns(["n", "a", "b", "c", "d"], ["a", "b", "c", "d"])
+    assert many["names"] == ("n", "positive")
