@@ -114,7 +114,7 @@ def binary_columns(classes: list, positive_names: list[str]) -> dict:
             f"model (its classes: {as_text})."
         )
     positive = [c for c, text in zip(classes, as_text) if text in positive_names]
-    negative = [text for c, text in zip(classes, as_text) if c not in positive]
+    negative = [text for text in as_text if text not in positive_names]
     if not negative:
         raise UsageError(
             "--positive-classes covers every class of the model; leave at "

@@ -571,14 +571,15 @@ def run(args) -> int:
     check_fit_classes(args)
     pipeline = build_pipeline(args)
     dataset = load_dataset(args)
-    print(f"Training on {dataset.y.shape[0]} images, classes "
-          f"{dataset.description['classes']}.", file=sys.stderr)
-    target = dataset.y
+    target, classes = dataset.y, dataset.description["classes"]
     if args.fit_classes:
+        # The class folders themselves; predict --positive-classes reads the
+        # two sides from them.
         target = dataset.classes
-        counts = dict(zip(*np.unique(target, return_counts=True)))
-        print(f"Fitting the classes themselves: "
-              f"{ {str(k): int(v) for k, v in counts.items()} }.", file=sys.stderr)
+        names, counts = np.unique(target, return_counts=True)
+        classes = {str(k): int(v) for k, v in zip(names, counts)}
+    print(f"Training on {dataset.y.shape[0]} images, classes {classes}.",
+          file=sys.stderr)
     pipeline.fit(dataset.X, target)
     history = getattr(pipeline[-1], "history", None)
     if history is not None:

@@ -158,7 +158,7 @@ def test_train_fit_classes_saves_a_model_of_the_classes(trained_classes):
 
     _, model, out, err = trained_classes
     assert load_model(model).classes_.tolist() == ["Benign", "Early", "Pre"]
-    assert "Fitting the classes themselves: {'Benign': 5, 'Early': 5, 'Pre': 5}" in err
+    assert "Training on 15 images, classes {'Benign': 5, 'Early': 5, 'Pre': 5}." in err
     assert out.splitlines()[-1] == (
         f"Read its binary answer with: sklearn-leukemia predict {model} "
         "IMAGE_OR_DIR... --positive-classes Early Pre"
