@@ -377,16 +377,20 @@ def _folder(args) -> Dataset:
     )
 
 
+def class_counts(y) -> dict[str, int]:
+    """Return the number of images of each class, classes sorted."""
+    labels, counts = np.unique(y, return_counts=True)
+    return {str(label): int(count) for label, count in zip(labels, counts)}
+
+
 def load_dataset(args) -> Dataset:
     """Load the data named by the options (a folder, or the synthetic smears)."""
     dataset = _folder(args) if args.data is not None else _synthetic(args)
-    labels, counts = np.unique(dataset.y, return_counts=True)
-    if labels.shape[0] < 2:
-        raise UsageError(f"the data hold one class only ({labels.tolist()}); "
+    counts = class_counts(dataset.y)
+    if len(counts) < 2:
+        raise UsageError(f"the data hold one class only ({list(counts)}); "
                          "at least two are needed.")
-    dataset.description["classes"] = {
-        str(label): int(count) for label, count in zip(labels, counts)
-    }
+    dataset.description["classes"] = counts
     grouped = dataset.groups is not None
     dataset.description["patient_groups"] = grouped
     if grouped:
@@ -576,8 +580,7 @@ def run(args) -> int:
         # The class folders themselves; predict --positive-classes reads the
         # two sides from them.
         target = dataset.classes
-        names, counts = np.unique(target, return_counts=True)
-        classes = {str(k): int(v) for k, v in zip(names, counts)}
+        classes = class_counts(target)
     print(f"Training on {dataset.y.shape[0]} images, classes {classes}.",
           file=sys.stderr)
     pipeline.fit(dataset.X, target)
