@@ -204,7 +204,7 @@ class _Decoder:
         return est
 
 
-def save_model(model, path: str | os.PathLike) -> Path:
+def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
     """Save a fitted pipeline or estimator to a portable, code-free file.
 
     The file is a single ``safetensors`` file: numeric arrays as tensors and
@@ -219,6 +219,13 @@ def save_model(model, path: str | os.PathLike) -> Path:
         :func:`~sklearn_leukemia.make_leukemia_pipeline`), or one of them.
     path : str or path-like
         Where to write; the conventional suffix is ``.slk``.
+    metadata : dict, default=None
+        Facts about the model to keep beside it, such as how to read its
+        answer (``sklearn-leukemia train --fit-classes`` records the
+        positive classes here): a dict with string keys and JSON values
+        (strings, numbers, booleans, None, lists and dicts of them).
+        ``load_model(path, return_metadata=True)`` returns it. The model
+        itself never reads it.
 
     Returns
     -------
@@ -229,7 +236,8 @@ def save_model(model, path: str | os.PathLike) -> Path:
     ------
     TypeError
         If the pipeline holds a step or a parameter value that the portable
-        format cannot describe (use ``joblib.dump`` for those).
+        format cannot describe (use ``joblib.dump`` for those), or if
+        ``metadata`` is not a dict of string keys and JSON values.
 
     Examples
     --------
@@ -242,9 +250,13 @@ def save_model(model, path: str | os.PathLike) -> Path:
     >>> path = save_model(norm, os.path.join(tempfile.mkdtemp(), "norm.slk"))
     >>> np.allclose(load_model(path).transform(X), norm.transform(X))
     True
+    >>> path = save_model(norm, path, metadata={"site": "lab 2"})
+    >>> load_model(path, return_metadata=True)[1]
+    {'site': 'lab 2'}
     """
     from safetensors.numpy import save_file
 
+    metadata = _check_metadata(metadata)
     encoder = _Encoder(_allowed_classes())
     doc = encoder.estimator(model, "model")
     header = {
@@ -253,6 +265,10 @@ def save_model(model, path: str | os.PathLike) -> Path:
         "library_version": sklearn_leukemia.__version__,
         "model": doc,
     }
+    if metadata:
+        # An optional key: files without it, and readers that do not know
+        # it, stay compatible, so the format version is unchanged.
+        header["metadata"] = metadata
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
@@ -266,13 +282,49 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike):
+def _check_metadata(metadata) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise TypeError(
+            f"metadata must be a dict, got {type(metadata).__name__}."
+        )
+
+    def check(value, where):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(
+                        f"metadata{where} has the key {key!r}; keys must be "
+                        "strings."
+                    )
+                check(item, f"{where}[{key!r}]")
+        elif isinstance(value, (list, tuple)):
+            for k, item in enumerate(value):
+                check(item, f"{where}[{k}]")
+        elif isinstance(value, float) and not np.isfinite(value):
+            raise TypeError(f"metadata{where} is {value!r}, which JSON cannot hold.")
+        elif value is not None and not isinstance(value, (str, bool, int, float)):
+            raise TypeError(
+                f"metadata{where} is a {type(value).__name__}; expected strings, "
+                "numbers, booleans, None, lists or dicts of them."
+            )
+
+    check(metadata, "")
+    # Through JSON and back: what load_model returns, tuples as lists.
+    return json.loads(json.dumps(metadata))
+
+
+def load_model(path: str | os.PathLike, *, return_metadata: bool = False):
     """Load a model saved by :func:`save_model`, running no code from the file.
 
     Parameters
     ----------
     path : str or path-like
         A file written by :func:`save_model`.
+    return_metadata : bool, default=False
+        Also return the ``metadata`` given to :func:`save_model` (an empty
+        dict when none was).
 
     Returns
     -------
@@ -280,6 +332,8 @@ def load_model(path: str | os.PathLike):
         The fitted pipeline or estimator, ready to ``predict``. Network
         weights are loaded on the CPU; a model trained on a GPU predicts on a
         CPU-only machine.
+    metadata : dict
+        Only with ``return_metadata=True``.
 
     Raises
     ------
@@ -325,4 +379,13 @@ def load_model(path: str | os.PathLike):
             f"{FORMAT_VERSION} only. Load it with the version that wrote it "
             "and save it again, or retrain."
         )
-    return _Decoder(_allowed_classes(), arrays).estimator(header["model"], "model")
+    model = _Decoder(_allowed_classes(), arrays).estimator(header["model"], "model")
+    if not return_metadata:
+        return model
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(
+            f"{str(path)!r} holds metadata that is not a dict "
+            f"({type(metadata).__name__})."
+        )
+    return model, metadata

@@ -220,3 +220,48 @@ def test_model_trained_with_unavailable_device_loads_on_cpu(smears, tmp_path):
         loaded = load_model(path)
     assert loaded.device_ == "cpu"
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_metadata_round_trips_and_defaults_to_empty(tmp_path):
+    norm = IntensityNormalizer(method="standard").fit(
+        np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    )
+    plain = save_model(norm, tmp_path / "plain.slk")
+    assert load_model(plain, return_metadata=True)[1] == {}
+    metadata = {"positive_classes": ("Early", "Pre"), "note": {"site": 2, "ok": None}}
+    path = save_model(norm, tmp_path / "m.slk", metadata=metadata)
+    loaded, read = load_model(path, return_metadata=True)
+    # Through JSON: tuples come back as lists.
+    assert read == {"positive_classes": ["Early", "Pre"],
+                    "note": {"site": 2, "ok": None}}
+    assert isinstance(loaded, IntensityNormalizer)
+    # Without return_metadata the model alone, as before.
+    assert isinstance(load_model(path), IntensityNormalizer)
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        (["Early"], "metadata must be a dict, got list"),
+        ({1: "x"}, "metadata has the key 1; keys must be strings"),
+        ({"a": {"b": object()}}, r"metadata\['a'\]\['b'\] is a object"),
+        ({"a": [1.0, float("nan")]}, r"metadata\['a'\]\[1\] is nan"),
+    ],
+)
+def test_bad_metadata_is_refused_before_writing(tmp_path, metadata, message):
+    norm = IntensityNormalizer().fit(np.zeros((2, 4, 4, 3), dtype=np.uint8))
+    with pytest.raises(TypeError, match=message):
+        save_model(norm, tmp_path / "m.slk", metadata=metadata)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_that_is_not_a_dict_in_the_file_is_named(fitted_pipeline, tmp_path):
+    path = save_model(fitted_pipeline, tmp_path / "m.slk")
+
+    def edit(header):
+        header["metadata"] = ["Early"]
+
+    _rewrite_header(path, edit)
+    load_model(path)  # the model alone does not read it
+    with pytest.raises(ValueError, match="metadata that is not a dict"):
+        load_model(path, return_metadata=True)
