@@ -5,7 +5,8 @@ Pro) answers the binary question too: two more columns, ``binary_proba``
 (the summed probability of the positive classes) and ``binary_predicted``
 (the side of the predicted class, named by its classes joined with "+"), as
 ``evaluate --fit-classes`` and ``clinical_scorers(positive_classes=...)``
-read it.
+read it. A model saved by ``train --fit-classes`` records its positive
+classes, so predict adds the two columns without the option.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="classes of the model that make the positive side of a binary "
         "question, e.g. --positive-classes Early Pre Pro on a model of Benign, "
         "Early, Pre and Pro: adds the summed probability of those classes "
-        "and the side of the predicted class",
+        "and the side of the predicted class (default: the positive classes "
+        "a model of 'train --fit-classes' recorded)",
     )
 
 
@@ -97,32 +99,20 @@ def binary_columns(classes: list, positive_names: list[str]) -> dict:
     binary : dict
         ``positive``: the positive classes, as the model holds them, in the
         model's order; ``names``: the names of the negative and positive
-        sides (their classes joined with "+", as ``evaluate`` names them).
+        sides (their classes joined with "+", in the model's order, as
+        ``evaluate`` names them).
 
     Raises
     ------
     UsageError
-        If a name is not a class of the model or the names cover every class.
+        If a name is not a class of the model, is given twice, or the names
+        cover every class.
     """
-    from sklearn_leukemia.cli._train import _side_name
+    from sklearn_leukemia.cli._train import binary_sides
 
-    as_text = [str(c) for c in classes]
-    unknown = [name for name in positive_names if name not in as_text]
-    if unknown:
-        raise UsageError(
-            f"--positive-classes names {unknown}, which are not classes of the "
-            f"model (its classes: {as_text})."
-        )
-    positive = [c for c, text in zip(classes, as_text) if text in positive_names]
-    negative = [text for text in as_text if text not in positive_names]
-    if not negative:
-        raise UsageError(
-            "--positive-classes covers every class of the model; leave at "
-            "least one for the negative side."
-        )
-    names = (_side_name(negative, "negative"),
-             _side_name([str(c) for c in positive], "positive"))
-    return {"positive": positive, "names": names}
+    sides = binary_sides(classes, positive_names, "classes of the model")
+    positive = [c for c in classes if str(c) in sides.positive]
+    return {"positive": positive, "names": sides.names}
 
 
 def _csv_text(files: list[str], classes: list, proba: np.ndarray, pred,
@@ -165,11 +155,25 @@ def run(args) -> int:
         if not output.parent.is_dir():
             raise UsageError(f"--output {args.output}: folder {output.parent} "
                              "does not exist.")
-    model = load_model(model_path)
+    model, metadata = load_model(model_path, return_metadata=True)
     classes = list(model.classes_)
+    positive_names = args.positive_classes
+    recorded = metadata.get("positive_classes")
+    if positive_names is None and recorded is not None:
+        # Recorded by train --fit-classes: the binary question it was
+        # trained for. --positive-classes given here replaces it.
+        if not isinstance(recorded, list) or not recorded:
+            raise UsageError(
+                f"model file {args.model} records positive_classes={recorded!r}, "
+                "not a list of class names; name them with --positive-classes."
+            )
+        positive_names = [str(name) for name in recorded]
+        print(f"{args.model} answers the binary question of the positive "
+              f"classes {positive_names} (recorded by train); "
+              "--positive-classes NAME... asks another.", file=sys.stderr)
     binary = None
-    if args.positive_classes:
-        binary = binary_columns(classes, list(args.positive_classes))
+    if positive_names:
+        binary = binary_columns(classes, list(positive_names))
 
     from tqdm.auto import tqdm
 

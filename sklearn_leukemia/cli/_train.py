@@ -19,9 +19,11 @@ from sklearn_leukemia.cli._io import UsageError, check_outside
 from sklearn_leukemia.cli._layout import LAYOUTS, detect_layout, load_layout
 
 __all__ = [
+    "BinarySides",
     "Dataset",
     "add_data_options",
     "add_model_options",
+    "binary_sides",
     "build_pipeline",
     "check_data_folder",
     "configure_parser",
@@ -261,6 +263,71 @@ def _side_name(folders: list[str], fallback: str) -> str:
     return fallback
 
 
+@dataclass(frozen=True)
+class BinarySides:
+    """The two sides that ``--positive-classes`` makes of a set of classes.
+
+    Both sides list their classes in the order of the classes (the sorted
+    class folders, the model's ``classes_``), whatever the order of the
+    names given, and are named by them joined with "+" (or "negative" /
+    "positive" when they are more than three), as the clinical report
+    names them.
+    """
+
+    negative: list[str]
+    positive: list[str]
+
+    @property
+    def names(self) -> tuple[str, str]:
+        """Names of the negative and the positive side."""
+        return (_side_name(self.negative, "negative"),
+                _side_name(self.positive, "positive"))
+
+
+def binary_sides(classes, positive_names, where: str) -> BinarySides:
+    """Check ``--positive-classes`` against ``classes`` and make the two sides.
+
+    Shared by evaluate and train (against the class folders or the synthetic
+    classes) and by predict (against the model's classes), so that the
+    three check the names and name the sides alike.
+
+    Parameters
+    ----------
+    classes : list of str
+        Every class, in its order.
+    positive_names : list of str
+        The names given to ``--positive-classes``.
+    where : str
+        What the classes are, for the messages, e.g. ``"class folders of
+        DATA"``.
+
+    Raises
+    ------
+    UsageError
+        If a name is given twice or is not one of ``classes``, or if the
+        names cover every class.
+    """
+    classes = [str(c) for c in classes]
+    names = list(positive_names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--positive-classes names {repeated} more than once.")
+    unknown = [n for n in names if n not in classes]
+    if unknown:
+        raise UsageError(
+            f"--positive-classes names {unknown}, which are not {where} "
+            f"{classes}."
+        )
+    negative = [c for c in classes if c not in names]
+    if not negative:
+        raise UsageError(
+            f"--positive-classes covers every one of the {where} {classes}; "
+            "leave at least one for the negative side."
+        )
+    return BinarySides(negative=negative,
+                       positive=[c for c in classes if c in names])
+
+
 def check_data_folder(data: str) -> Path:
     root = Path(data).expanduser()
     if not root.exists():
@@ -293,22 +360,13 @@ def _synthetic(args) -> Dataset:
         "image size": f"{image_size}x{image_size}",
     }
     if args.positive_classes:
-        unknown = sorted(set(args.positive_classes) - set(SYNTHETIC_CLASSES))
-        if unknown:
-            raise UsageError(
-                f"--positive-classes names {unknown}, which are not classes of the "
-                f"synthetic data {list(SYNTHETIC_CLASSES)}."
-            )
-        positive = [c for c in SYNTHETIC_CLASSES if c in args.positive_classes]
-        negative = [c for c in SYNTHETIC_CLASSES if c not in positive]
-        if not negative:
-            raise UsageError("--positive-classes covers every class; leave at "
-                             "least one negative class.")
-        pos_label = _side_name(positive, "positive")
+        sides = binary_sides(SYNTHETIC_CLASSES, args.positive_classes,
+                             "classes of the synthetic data")
+        negative_label, pos_label = sides.names
         classes = target
-        target = np.where(np.isin(target, positive), pos_label,
-                          _side_name(negative, "negative"))
-        description["positive classes"] = positive
+        target = np.where(np.isin(target, sides.positive), pos_label,
+                          negative_label)
+        description["positive classes"] = sides.positive
     return Dataset(
         X=images, y=target, groups=np.asarray(groups), pos_label=pos_label,
         source="synthetic", layout="synthetic", root=None, description=description,
@@ -326,26 +384,19 @@ def _folder(args) -> Dataset:
             f"--positive-classes applies to the folder layout only; the {layout} "
             "layout has fixed classes. Pass --layout folder to choose them."
         )
-    binary_names = None
+    sides = None
     if args.positive_classes:
         folders = sorted(
             entry.name for entry in os.scandir(root)
             if entry.is_dir() and not entry.name.startswith(".")
         )
-        unknown = [n for n in args.positive_classes if n not in folders]
-        if unknown:
-            raise UsageError(
-                f"--positive-classes names {unknown}, which are not class folders "
-                f"of {args.data} {folders}."
-            )
-        negative = [name for name in folders if name not in args.positive_classes]
-        binary_names = (_side_name(negative, "negative"),
-                        _side_name(list(args.positive_classes), "positive"))
-    if binary_names is not None:
+        sides = binary_sides(folders, args.positive_classes,
+                             f"class folders of {args.data}")
+    if sides is not None:
         from sklearn_leukemia.datasets import load_image_folder
 
-        data = load_image_folder(root, positive_classes=args.positive_classes,
-                                 binary_names=binary_names, n_jobs=args.n_jobs)
+        data = load_image_folder(root, positive_classes=sides.positive,
+                                 binary_names=sides.names, n_jobs=args.n_jobs)
     else:
         data = load_layout(root, layout, positive_classes=args.positive_classes,
                            n_jobs=args.n_jobs)
@@ -366,8 +417,8 @@ def _folder(args) -> Dataset:
         "images": int(y.shape[0]),
     }
     classes = None
-    if args.positive_classes:
-        description["positive classes"] = list(args.positive_classes)
+    if sides is not None:
+        description["positive classes"] = sides.positive
         classes = np.asarray(data.class_names).astype(str)
     return Dataset(
         X=np.asarray(data.filenames).astype(str), y=y,
@@ -556,7 +607,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         parser,
         "with --positive-classes: fit on the classes themselves (each class "
         "folder its own) and save a model of them, as evaluate --fit-classes "
-        "does; 'predict --positive-classes' then reads the binary answer",
+        "does; the model records the positive classes, and predict adds its "
+        "binary answer",
     )
     add_model_options(parser)
 
@@ -577,8 +629,8 @@ def run(args) -> int:
     dataset = load_dataset(args)
     target, classes = dataset.y, dataset.description["classes"]
     if args.fit_classes:
-        # The class folders themselves; predict --positive-classes reads the
-        # two sides from them.
+        # The class folders themselves; predict reads the two sides from
+        # them with the positive classes recorded in the file.
         target = dataset.classes
         classes = class_counts(target)
     print(f"Training on {dataset.y.shape[0]} images, classes {classes}.",
@@ -588,11 +640,17 @@ def run(args) -> int:
     if history is not None:
         print(f"Trained {epochs_trained(history)}{trained_size(pipeline)}.",
               file=sys.stderr)
-    save_model(pipeline, out)
+    metadata = None
+    if args.fit_classes:
+        # The binary question the classes answer: predict reads it from the
+        # file and adds the two sides' columns without --positive-classes.
+        metadata = {"positive_classes": dataset.description["positive classes"]}
+    save_model(pipeline, out, metadata=metadata)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")
     if args.fit_classes:
-        print(f"Read its binary answer with: sklearn-leukemia predict {out} "
-              f"IMAGE_OR_DIR... --positive-classes "
-              f"{' '.join(args.positive_classes)}")
+        negative = next(n for n in np.unique(dataset.y) if n != dataset.pos_label)
+        print(f"It records the positive classes: 'sklearn-leukemia predict "
+              f"{out} IMAGE_OR_DIR...' adds the binary answer, {negative} "
+              f"against {dataset.pos_label}.")
     return 0

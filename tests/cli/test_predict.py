@@ -157,12 +157,49 @@ def test_train_fit_classes_saves_a_model_of_the_classes(trained_classes):
     from sklearn_leukemia import load_model
 
     _, model, out, err = trained_classes
-    assert load_model(model).classes_.tolist() == ["Benign", "Early", "Pre"]
+    loaded, metadata = load_model(model, return_metadata=True)
+    assert loaded.classes_.tolist() == ["Benign", "Early", "Pre"]
+    # The binary question it was trained for travels with the model.
+    assert metadata == {"positive_classes": ["Early", "Pre"]}
     assert "Training on 15 images, classes {'Benign': 5, 'Early': 5, 'Pre': 5}." in err
     assert out.splitlines()[-1] == (
-        f"Read its binary answer with: sklearn-leukemia predict {model} "
-        "IMAGE_OR_DIR... --positive-classes Early Pre"
+        f"It records the positive classes: 'sklearn-leukemia predict {model} "
+        "IMAGE_OR_DIR...' adds the binary answer, Benign against Early+Pre."
     )
+
+
+def test_train_fit_classes_records_the_classes_in_their_order(smears, tmp_path):
+    from sklearn_leukemia import load_model
+
+    model = tmp_path / "m.slk"
+    with contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", str(smears), "--positive-classes", "Pre", "Early",
+                     "--fit-classes", *TINY, "--out", str(model)]) == 0
+    metadata = load_model(model, return_metadata=True)[1]
+    assert metadata == {"positive_classes": ["Early", "Pre"]}
+
+
+def test_predict_adds_the_recorded_binary_answer(trained_classes, capsys):
+    data, model = trained_classes[:2]
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data / "Pre")]) == 0
+    recorded = capsys.readouterr()
+    assert main(["predict", str(model), str(data / "Pre"),
+                 "--positive-classes", "Early", "Pre"]) == 0
+    # The same CSV as naming the recorded classes, and a line that says so.
+    assert recorded.out == capsys.readouterr().out
+    assert _rows(recorded.out)[0][-2:] == ["binary_proba", "binary_predicted"]
+    assert "positive classes ['Early', 'Pre'] (recorded by train)" in recorded.err
+
+
+def test_predict_without_recorded_classes_adds_no_binary_columns(trained, capsys):
+    data, model = trained[:2]
+    capsys.readouterr()
+    assert main(["predict", str(model), str(data / "Pre")]) == 0
+    captured = capsys.readouterr()
+    assert "binary_proba" not in captured.out
+    assert "recorded by train" not in captured.err
 
 
 def test_train_fit_classes_needs_positive_classes(smears, tmp_path, capsys):
@@ -195,12 +232,16 @@ def test_predict_positive_classes_reads_a_model_of_classes(trained_classes, caps
 def test_predict_positive_classes_same_classes_as_without(trained_classes, capsys):
     data, model = trained_classes[:2]
     assert main(["predict", str(model), str(data / "Pre")]) == 0
-    plain = _rows(capsys.readouterr().out)
+    recorded = _rows(capsys.readouterr().out)
     assert main(["predict", str(model), str(data / "Pre"),
                  "--positive-classes", "Benign"]) == 0
     binary = _rows(capsys.readouterr().out)
-    # The class columns are untouched; Benign is the positive side now.
-    assert [row[:5] for row in binary] == plain
+    # The class columns are untouched; Benign is the positive side now, in
+    # place of the recorded Early and Pre.
+    assert [row[:5] for row in binary] == [row[:5] for row in recorded]
+    for row in recorded[1:]:
+        assert float(row[5]) == pytest.approx(float(row[2]) + float(row[3]),
+                                              abs=2e-6)
     for row in binary[1:]:
         assert float(row[5]) == pytest.approx(float(row[1]), abs=1e-6)
         assert row[6] == ("Benign" if row[4] == "Benign" else "Early+Pre")
@@ -210,8 +251,9 @@ def test_predict_positive_classes_same_classes_as_without(trained_classes, capsy
     "names, message",
     [
         (["Pro"], "--positive-classes names ['Pro'], which are not classes of "
-                  "the model (its classes: ['Benign', 'Early', 'Pre'])."),
-        (["Benign", "Early", "Pre"], "covers every class of the model"),
+                  "the model ['Benign', 'Early', 'Pre']."),
+        (["Benign", "Early", "Pre"], "covers every one of the classes of the model"),
+        (["Pre", "Early", "Pre"], "--positive-classes names ['Pre'] more than once."),
     ],
 )
 def test_predict_positive_classes_errors_are_named(trained_classes, capsys,
@@ -231,3 +273,19 @@ def test_binary_columns_matches_classes_by_their_text():
     assert binary["names"] == ("0", "1+2")
     many = binary_columns(["n", "a", "b", "c", "d"], ["a", "b", "c", "d"])
     assert many["names"] == ("n", "positive")
+
+
+def test_predict_names_a_recorded_answer_it_cannot_read(trained_classes, tmp_path,
+                                                        capsys):
+    from sklearn_leukemia import load_model, save_model
+
+    data, model = trained_classes[:2]
+    broken = save_model(load_model(model), tmp_path / "broken.slk",
+                        metadata={"positive_classes": "Early"})
+    capsys.readouterr()
+    assert main(["predict", str(broken), str(data / "Pre")]) == 2
+    err = capsys.readouterr().err
+    assert "records positive_classes='Early', not a list of class names" in err
+    # --positive-classes replaces what the file records.
+    assert main(["predict", str(broken), str(data / "Pre"),
+                 "--positive-classes", "Early"]) == 0

@@ -196,6 +196,20 @@ def test_folder_binary_side_names(smears, capsys):
     assert "folder (detected)" in capsys.readouterr().err
 
 
+def test_folder_binary_sides_follow_the_folders_order(smears):
+    # As predict and the clinical report name them, whatever the order given.
+    dataset = load_dataset(_parse([str(smears), "--positive-classes", "Pro",
+                                   "Early"]))
+    assert sorted(set(dataset.y)) == ["Benign+Pre", "Early+Pro"]
+    assert dataset.pos_label == "Early+Pro"
+    assert dataset.description["positive classes"] == ["Early", "Pro"]
+
+
+def test_folder_positive_classes_named_twice_is_a_usage_error(smears):
+    with pytest.raises(UsageError, match=r"names \['Pre'\] more than once"):
+        load_dataset(_parse([str(smears), "--positive-classes", "Pre", "Pre"]))
+
+
 def test_folder_multiclass_has_no_pos_label(smears):
     dataset = load_dataset(_parse([str(smears)]))
     assert sorted(set(dataset.y)) == ["Benign", "Early", "Pre", "Pro"]
