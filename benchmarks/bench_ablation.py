@@ -104,6 +104,13 @@ VARIANTS = {
             erase_probability=0.25
         )
     },
+    # The same rectangles, never painting the central half of each side:
+    # a single-cell crop keeps its cell, a smear field is still hidden in part.
+    "flips_erase_keep50": {
+        "augment": AugmentationPolicy.preset("erase").set_params(
+            erase_keep_centre=0.5
+        )
+    },
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
     "class_weight_balanced": {"class_weight": "balanced"},

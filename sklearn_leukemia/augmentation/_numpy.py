@@ -74,6 +74,7 @@ def augment_into(
     flipped = flips_only(params, images.shape[1:3])
     colour = policy.has_colour
     boxes = policy.erase_boxes(params, images.shape[1:3])
+    kept = policy.erase_kept_box(images.shape[1:3])
     lo, hi = value_range
     mode = _SKIMAGE_MODES[policy.fill]
     work = np.float64 if images.dtype == np.float64 else np.float32
@@ -110,7 +111,15 @@ def augment_into(
             np.clip(image, lo, hi, out=image)
         top, bottom, left, right = boxes[i]
         if bottom > top:
-            image[top:bottom, left:right] = image.mean(axis=(0, 1))
+            mean = image.mean(axis=(0, 1))
+            if kept is None:
+                image[top:bottom, left:right] = mean
+            else:
+                # The rectangle less the kept centre.
+                inside = np.zeros(image.shape[:2], dtype=bool)
+                inside[top:bottom, left:right] = True
+                inside[kept[0]:kept[1], kept[2]:kept[3]] = False
+                image[inside] = mean
         if integer:
             image = np.clip(np.rint(image), info.min, info.max)
         out[i] = image

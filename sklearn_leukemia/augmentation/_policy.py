@@ -158,6 +158,14 @@ class AugmentationPolicy(BaseEstimator):
     erase_probability : float, default=0.5
         Probability, in ``[0, 1]``, that an image gets a rectangle erased
         when ``erase`` is on.
+    erase_keep_centre : float, default=0.0
+        Side of a central rectangle, as a fraction of the image's height and
+        width, in ``[0, 1)``, that erasing never paints: where the erased
+        rectangle overlaps it, only the part outside it is painted (the
+        rectangle is drawn as before, so the other draws are unchanged). For
+        crops centred on the cell they are labelled by, such as single-cell
+        data sets, erasing then hides the surroundings and not the cell. 0
+        paints anywhere.
 
     See Also
     --------
@@ -209,6 +217,7 @@ class AugmentationPolicy(BaseEstimator):
         fill="reflect",
         erase=None,
         erase_probability=0.5,
+        erase_keep_centre=0.0,
     ):
         self.rotation = rotation
         self.horizontal_flip = horizontal_flip
@@ -222,6 +231,7 @@ class AugmentationPolicy(BaseEstimator):
         self.fill = fill
         self.erase = erase
         self.erase_probability = erase_probability
+        self.erase_keep_centre = erase_keep_centre
 
     @classmethod
     def preset(cls, name: str) -> AugmentationPolicy:
@@ -319,6 +329,12 @@ class AugmentationPolicy(BaseEstimator):
             raise ValueError(
                 f"AugmentationPolicy: erase_probability={p!r} is invalid; "
                 "expected a number in [0, 1]."
+            )
+        keep = self.erase_keep_centre
+        if not _is_real(keep) or not 0.0 <= float(keep) < 1.0:
+            raise ValueError(
+                f"AugmentationPolicy: erase_keep_centre={keep!r} is invalid; "
+                "expected a fraction of the image side in [0, 1)."
             )
         inf = np.inf
         return {
@@ -547,6 +563,40 @@ class AugmentationPolicy(BaseEstimator):
         top = np.where(empty, 0, top).astype(np.int64)
         left = np.where(empty, 0, left).astype(np.int64)
         return np.column_stack([top, top + rows, left, left + cols])
+
+    def erase_kept_box(self, image_shape) -> tuple[int, int, int, int] | None:
+        """Return the central rectangle that erasing never paints, in pixels.
+
+        Parameters
+        ----------
+        image_shape : tuple of int
+            ``(height, width)``, optionally followed by channels.
+
+        Returns
+        -------
+        box : tuple of int or None
+            ``(top, bottom, left, right)``, bottom and right exclusive, of
+            ``rint(erase_keep_centre * height)`` rows and
+            ``rint(erase_keep_centre * width)`` columns centred in the image
+            (where the margins cannot be equal, the ones below and to the
+            right are a pixel wider); None when it has no pixels.
+
+        Examples
+        --------
+        >>> from sklearn_leukemia.augmentation import AugmentationPolicy
+        >>> AugmentationPolicy(erase_keep_centre=0.5).erase_kept_box((32, 32))
+        (8, 24, 8, 24)
+        >>> AugmentationPolicy().erase_kept_box((32, 32)) is None
+        True
+        """
+        self._ranges()
+        height, width = int(image_shape[0]), int(image_shape[1])
+        keep = float(self.erase_keep_centre)
+        rows, cols = int(np.rint(keep * height)), int(np.rint(keep * width))
+        if rows == 0 or cols == 0:
+            return None
+        top, left = (height - rows) // 2, (width - cols) // 2
+        return top, top + rows, left, left + cols
 
     @staticmethod
     def matrices(params: dict, image_shape) -> np.ndarray:

@@ -213,6 +213,13 @@ def augment_batch(
         rows = torch.arange(height, device=x.device).view(1, 1, height, 1)
         cols = torch.arange(width, device=x.device).view(1, 1, 1, width)
         inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+        kept = policy.erase_kept_box((height, width))
+        if kept is not None:
+            # The rectangle less the kept centre.
+            inside = inside & ~(
+                (rows >= kept[0]) & (rows < kept[1])
+                & (cols >= kept[2]) & (cols < kept[3])
+            )
         out = torch.where(inside, out.mean(dim=(2, 3), keepdim=True), out)
 
     if out is x:

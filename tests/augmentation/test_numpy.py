@@ -140,6 +140,59 @@ def test_erase_paints_the_box_with_the_image_mean(rng, layout):
     np.testing.assert_array_equal(out[4], images[4])
 
 
+def test_erase_keeps_the_centre(rng):
+    images = rng.random((3, 16, 20, 3))
+    policy = AugmentationPolicy(**OFF, erase=(0.5, 0.5), erase_probability=1,
+                                erase_keep_centre=0.5)
+    params = policy.sample(3, random_state=0)
+    # A square over the top-left quarter and beyond, one over the centre
+    # alone, and one beside it.
+    params["erase"][:, 1] = 1.0
+    params["erase"][:, 2:] = [[0.0, 0.0], [0.5, 0.5], [1.0, 1.0]]
+    params["erase"][1, 0] = 0.1
+    out = augment_images(images, policy, params=params)
+    kept = policy.erase_kept_box(images.shape[1:3])
+    assert kept == (4, 12, 5, 15)
+    centre = np.s_[4:12, 5:15]
+    boxes = policy.erase_boxes(params, images.shape[1:3])
+    for i, (top, bottom, left, right) in enumerate(boxes):
+        # The centre keeps its pixels; the rest of the rectangle is painted.
+        np.testing.assert_array_equal(out[i][centre], images[i][centre])
+        painted = np.zeros(images.shape[1:3], bool)
+        painted[top:bottom, left:right] = True
+        painted[centre] = False
+        np.testing.assert_allclose(out[i][painted], np.broadcast_to(
+            images[i].mean(axis=(0, 1)), out[i][painted].shape))
+        np.testing.assert_array_equal(out[i][~painted], images[i][~painted])
+    assert np.array_equal(out[1], images[1])  # wholly inside the centre
+    assert not np.array_equal(out[0], images[0])
+
+
+def test_erase_keep_centre_changes_no_draw(rng):
+    images = rng.random((6, 12, 12, 3))
+    policy = AugmentationPolicy.preset("erase").set_params(erase_probability=1)
+    kept = AugmentationPolicy.preset("erase").set_params(
+        erase_probability=1, erase_keep_centre=0.4
+    )
+    first = policy.sample(6, random_state=0)
+    second = kept.sample(6, random_state=0)
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])
+    plain = augment_images(images, policy, params=first)
+    out = augment_images(images, kept, params=first)
+    # Outside the centre both paint the same pixels.
+    outside = np.ones((12, 12), bool)
+    top, bottom, left, right = kept.erase_kept_box((12, 12))
+    outside[top:bottom, left:right] = False
+    np.testing.assert_array_equal(out[:, outside], plain[:, outside])
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, "half", None, True])
+def test_erase_keep_centre_is_checked(value):
+    with pytest.raises(ValueError, match="erase_keep_centre=.*fraction of the image"):
+        AugmentationPolicy(erase_keep_centre=value).validate()
+
+
 def test_erase_comes_after_the_geometry_and_rounds_integers(rng):
     images = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     policy, params = fixed(2, horizontal_flip=True)

@@ -137,6 +137,27 @@ def test_erase_matches_numpy(channels_last):
         assert changed[i].any() == erased[i]
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_erase_keeping_the_centre_matches_numpy(channels_last):
+    images = gaussian_blobs(16, 20, 28, 3, seed=5)
+    policy = AugmentationPolicy(transpose=True, erase=(0.1, 0.6),
+                                erase_keep_centre=0.45, **STRONG)
+    params = policy.sample(16, random_state=6)
+    expected = augment_images(images, policy, params=params, value_range=(0, 1))
+    x = to_torch(images)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    out = to_numpy(augment_batch(x, policy, params=params, value_range=(0, 1)))
+    np.testing.assert_allclose(out, expected, atol=1e-10)
+    # The centre is as without erasing.
+    params_plain = {**params, "erase": params["erase"] * [0, 1, 1, 1]}
+    plain = augment_images(images, policy, params=params_plain, value_range=(0, 1))
+    top, bottom, left, right = policy.erase_kept_box((20, 28))
+    np.testing.assert_array_equal(expected[:, top:bottom, left:right],
+                                  plain[:, top:bottom, left:right])
+    assert not np.array_equal(expected, plain)
+
+
 def test_erase_on_the_flips_path_of_a_float32_batch(batch):
     policy = AugmentationPolicy.preset("flips").set_params(
         erase=(0.25, 0.25), erase_probability=1
