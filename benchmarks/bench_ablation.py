@@ -111,6 +111,12 @@ VARIANTS = {
             erase_keep_centre=0.5
         )
     },
+    # A smaller spared centre: more of a field erasable, less of a cell safe.
+    "flips_erase_keep30": {
+        "augment": AugmentationPolicy.preset("erase").set_params(
+            erase_keep_centre=0.3
+        )
+    },
     "contrast+denoise": {"contrast": "stretch", "denoise": "median"},
     "no_class_weight": {"class_weight": None},
     "class_weight_balanced": {"class_weight": "balanced"},
