@@ -169,7 +169,7 @@ def run(args) -> int:
             )
         positive_names = [str(name) for name in recorded]
         print(f"{args.model} answers the binary question of the positive "
-              f"classes {positive_names} (recorded by train); "
+              f"classes {positive_names} (recorded in the model file); "
               "--positive-classes NAME... asks another.", file=sys.stderr)
     binary = None
     if positive_names:

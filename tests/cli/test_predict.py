@@ -190,7 +190,8 @@ def test_predict_adds_the_recorded_binary_answer(trained_classes, capsys):
     # The same CSV as naming the recorded classes, and a line that says so.
     assert recorded.out == capsys.readouterr().out
     assert _rows(recorded.out)[0][-2:] == ["binary_proba", "binary_predicted"]
-    assert "positive classes ['Early', 'Pre'] (recorded by train)" in recorded.err
+    message = "positive classes ['Early', 'Pre'] (recorded in the model file)"
+    assert message in recorded.err
 
 
 def test_predict_without_recorded_classes_adds_no_binary_columns(trained, capsys):
@@ -199,7 +200,7 @@ def test_predict_without_recorded_classes_adds_no_binary_columns(trained, capsys
     assert main(["predict", str(model), str(data / "Pre")]) == 0
     captured = capsys.readouterr()
     assert "binary_proba" not in captured.out
-    assert "recorded by train" not in captured.err
+    assert "recorded in the model file" not in captured.err
 
 
 def test_train_fit_classes_needs_positive_classes(smears, tmp_path, capsys):
