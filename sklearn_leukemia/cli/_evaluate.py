@@ -292,11 +292,10 @@ def run(args) -> int:
     if args.fit_classes:
         fit_y = dataset.classes
         fit_labels = sorted(np.unique(fit_y).tolist())
-        negative = next(name for name in labels if name != dataset.pos_label)
-        merge = (list(args.positive_classes), (negative, dataset.pos_label))
+        negative, positive = dataset.sides.names
+        merge = (dataset.sides.positive, (negative, positive))
         dataset.description["fitted on"] = (
-            f"the classes {fit_labels}, read as {negative} against "
-            f"{dataset.pos_label}"
+            f"the classes {fit_labels}, read as {negative} against {positive}"
         )
     cv = make_cv(fit_y, dataset.groups, args.cv, args.random_state)
     grouped = dataset.groups is not None

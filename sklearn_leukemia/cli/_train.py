@@ -64,8 +64,9 @@ class Dataset:
     root: Path | None
     description: dict = field(default_factory=dict)
     # With --positive-classes: the class (folder) of each image, which y
-    # merges into the two sides; None otherwise.
+    # merges into the two sides, and those sides; None otherwise.
     classes: np.ndarray | None = None
+    sides: BinarySides | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -354,6 +355,7 @@ def _synthetic(args) -> Dataset:
     target = np.asarray(target).astype(str)
     classes = None
     pos_label = None
+    sides = None
     description = {
         "source": "synthetic blood smears (make_blood_smear)",
         "images": int(target.shape[0]),
@@ -370,7 +372,7 @@ def _synthetic(args) -> Dataset:
     return Dataset(
         X=images, y=target, groups=np.asarray(groups), pos_label=pos_label,
         source="synthetic", layout="synthetic", root=None, description=description,
-        classes=classes,
+        classes=classes, sides=sides,
     )
 
 
@@ -424,7 +426,7 @@ def _folder(args) -> Dataset:
         X=np.asarray(data.filenames).astype(str), y=y,
         groups=None if groups is None else np.asarray(groups),
         pos_label=pos_label, source="folder", layout=layout, root=root,
-        description=description, classes=classes,
+        description=description, classes=classes, sides=sides,
     )
 
 
@@ -644,13 +646,13 @@ def run(args) -> int:
     if args.fit_classes:
         # The binary question the classes answer: predict reads it from the
         # file and adds the two sides' columns without --positive-classes.
-        metadata = {"positive_classes": dataset.description["positive classes"]}
+        metadata = {"positive_classes": dataset.sides.positive}
     save_model(pipeline, out, metadata=metadata)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")
     if args.fit_classes:
-        negative = next(n for n in np.unique(dataset.y) if n != dataset.pos_label)
+        negative, positive = dataset.sides.names
         print(f"It records the positive classes: 'sklearn-leukemia predict "
               f"{out} IMAGE_OR_DIR...' adds the binary answer, {negative} "
-              f"against {dataset.pos_label}.")
+              f"against {positive}.")
     return 0
