@@ -54,6 +54,7 @@ from sklearn_leukemia._torch_utils import (
     torch_num_threads,
 )
 from sklearn_leukemia.utils._budget import (
+    auto_augment,
     auto_max_epochs,
     auto_progressive_resizing,
     is_auto,
@@ -208,11 +209,16 @@ class SECNNClassifier(NeuralNetClassifier):
         Weights of the classes in the loss, as in scikit-learn: ``"balanced"``
         uses ``n_samples / (n_classes * np.bincount(y))``; a dict maps labels
         to weights (missing labels weigh 1).
-    augmentation : AugmentationPolicy or None, default=None
+    augmentation : AugmentationPolicy, "auto" or None, default=None
         When set, each training batch (never a validation or prediction
         batch) is randomly transformed on the device with
         :func:`sklearn_leukemia.augmentation.augment_batch`, with new draws
-        every epoch.
+        every epoch. ``"auto"`` is
+        ``AugmentationPolicy.preset("erase")`` (the flips and random
+        erasing) from 1,500 training images up and
+        ``AugmentationPolicy.preset("flips")`` below (the rule of
+        :func:`~sklearn_leukemia.make_leukemia_pipeline`'s ``augment="auto"``);
+        the policy used is ``augmentation_``.
     mixup : float, default=0.0
         Mixup (Zhang et al., 2018) of the training batches: each batch is
         blended with a shuffled copy of itself, ``lam * x + (1 - lam) *
@@ -371,6 +377,9 @@ class SECNNClassifier(NeuralNetClassifier):
     progressive_resizing_ : float or None
         The first epoch's scale of the last ``fit`` or ``partial_fit`` call:
         ``progressive_resizing``, or what ``"auto"`` chose for its images.
+    augmentation_ : AugmentationPolicy or None
+        The augmentation of the last ``fit`` or ``partial_fit`` call:
+        ``augmentation``, or the preset ``"auto"`` chose for its images.
     class_weight_ : ndarray of shape (n_classes,) or None
         Loss weight of each class.
     value_range_ : tuple of float or None
@@ -670,13 +679,13 @@ class SECNNClassifier(NeuralNetClassifier):
                 f"class_weight={cw!r} is not supported; expected None, 'balanced' "
                 "or a dict mapping labels to weights."
             )
-        if self.augmentation is not None:
+        if self.augmentation is not None and not is_auto(self.augmentation):
             from sklearn_leukemia.augmentation import AugmentationPolicy
 
             if not isinstance(self.augmentation, AugmentationPolicy):
                 raise ValueError(
                     f"augmentation={self.augmentation!r} is not supported; expected "
-                    "an AugmentationPolicy or None."
+                    "an AugmentationPolicy, 'auto' or None."
                 )
             self.augmentation.validate()
         es = self.early_stopping
@@ -1275,7 +1284,7 @@ class SECNNClassifier(NeuralNetClassifier):
         with torch.no_grad():
             return augment_batch(
                 x,
-                self.augmentation,
+                self.augmentation_,
                 generator=run.get("augment_generator"),
                 value_range=self.value_range_,
             )
@@ -1372,7 +1381,7 @@ class SECNNClassifier(NeuralNetClassifier):
         scale = (self._run_state() or {}).get("train_scale", 1.0)
         if scale < 1.0:
             Xi = self._downscale(Xi, scale)
-        if self.augmentation is not None:
+        if self.augmentation_ is not None:
             Xi = self._augment(Xi)
         mix = self._mixup(Xi) if self.mixup else None
         if mix is not None:
@@ -1516,8 +1525,9 @@ class SECNNClassifier(NeuralNetClassifier):
             Epochs to train; None takes ``max_epochs``, resolved for the
             number of images when it is ``"auto"``. Stored as
             ``max_epochs_``, which the learning-rate schedule spans.
-            ``progressive_resizing`` is resolved for the number of images
-            into ``progressive_resizing_`` in any case.
+            ``progressive_resizing`` and ``augmentation`` are resolved for
+            the number of images into ``progressive_resizing_`` and
+            ``augmentation_`` in any case.
         **fit_params : dict
             Passed to the network's ``forward``.
 
@@ -1534,6 +1544,11 @@ class SECNNClassifier(NeuralNetClassifier):
         self.progressive_resizing_ = (
             auto_progressive_resizing(len(X)) if is_auto(pr) else pr
         )
+        self.augmentation_ = self.augmentation
+        if is_auto(self.augmentation):
+            from sklearn_leukemia.augmentation import AugmentationPolicy
+
+            self.augmentation_ = AugmentationPolicy.preset(auto_augment(len(X)))
         return super().fit_loop(X, y, epochs=self.max_epochs_, **fit_params)
 
     def forward_iter(self, X, training=False, device="cpu") -> Iterator:
@@ -1625,6 +1640,7 @@ class SECNNClassifier(NeuralNetClassifier):
             "value_range_": self.value_range_,
             "max_epochs_": getattr(self, "max_epochs_", None),
             "progressive_resizing_": getattr(self, "progressive_resizing_", None),
+            "augmentation_": getattr(self, "augmentation_", None),
             "device_": self.device_,
             # Epoch-level entries only: the per-batch records are bulky and
             # only serve the training curves, which keep the epoch values.
@@ -1651,6 +1667,8 @@ class SECNNClassifier(NeuralNetClassifier):
             self.max_epochs_ = int(state["max_epochs_"])
         if "progressive_resizing_" in state:
             self.progressive_resizing_ = state["progressive_resizing_"]
+        if "augmentation_" in state:
+            self.augmentation_ = state["augmentation_"]
         try:
             resolve_device(self.device)
         except (RuntimeError, ValueError):

@@ -11,6 +11,7 @@ from sklearn_leukemia import (
     make_leukemia_pipeline,
     save_model,
 )
+from sklearn_leukemia.augmentation import AugmentationPolicy
 from sklearn_leukemia.datasets import make_blood_smear
 from sklearn_leukemia.persistence import FORMAT_VERSION
 from sklearn_leukemia.preprocessing import IntensityNormalizer
@@ -67,9 +68,14 @@ def test_pipeline_round_trip_gives_identical_predictions(
     np.testing.assert_array_equal(
         norm.mean_, fitted_pipeline.named_steps["normalize"].mean_
     )
-    # the augmentation policy comes back as an object with its parameters
-    assert clf.augmentation.get_params() == (
-        fitted_pipeline.named_steps["classifier"].augmentation.get_params()
+    # "auto" comes back as it was given, and the policy it chose as an
+    # object with its parameters
+    assert clf.augmentation == "auto"
+    assert clf.augmentation_.get_params() == (
+        fitted_pipeline.named_steps["classifier"].augmentation_.get_params()
+    )
+    assert clf.augmentation_.get_params() == (
+        AugmentationPolicy.preset("flips").get_params()
     )
 
 

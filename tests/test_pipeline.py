@@ -30,9 +30,7 @@ def test_steps_and_recipe_defaults():
     assert clf.class_weight is None
     assert clf.tta == "dihedral"
     assert clf.progressive_resizing == "auto"
-    assert clf.augmentation.get_params() == (
-        AugmentationPolicy.preset("flips").get_params()
-    )
+    assert clf.augmentation == "auto"
 
 
 def test_classifier_params_override_the_recipe():

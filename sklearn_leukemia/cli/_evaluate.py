@@ -170,7 +170,7 @@ def _fold_scores(y_true, y_pred, proba, labels, pos_label) -> dict:
 
 
 #: Per-fold entries that describe the training rather than score it.
-_FOLD_SETTINGS = ("n_test", "epochs", "image_size", "progressive_resizing")
+_FOLD_SETTINGS = ("n_test", "epochs", "image_size", "progressive_resizing", "augment")
 
 
 def cross_validate_predictions(
@@ -209,7 +209,8 @@ def cross_validate_predictions(
         ``histories`` (one skorch History per fold, or None),
         ``fold_scores`` (one dict per fold: the number of test images, the
         epochs trained when the network keeps a history, the image size and
-        progressive resizing it trained at (``fold_training``), and the
+        progressive resizing and augmentation it trained with
+        (``fold_training``), and the
         scores) and
         ``device`` (of the last fold).
     """

@@ -47,6 +47,8 @@ SYNTHETIC_CLASSES = ("normal", "ALL", "AML")
 CONTRAST_CHOICES = ("stretch", "clahe", "gamma")
 DENOISE_CHOICES = ("gaussian", "median", "bilateral", "nl_means")
 AUGMENT_CHOICES = ("flips", "dihedral", "erase", "orientation", "paper", "default")
+#: What ``--augment`` takes: "auto" (the library's default), the presets, none.
+AUGMENT_OPTIONS = ("auto", *AUGMENT_CHOICES, "none")
 # More folders than this on one side of a binary task get a generic name.
 _MAX_NAMED_FOLDERS = 3
 
@@ -193,13 +195,14 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="noise removal before the network (default: none)",
     )
     group.add_argument(
-        "--augment", choices=(*AUGMENT_CHOICES, "none"), default=None,
+        "--augment", choices=AUGMENT_OPTIONS, default=None,
         help="random changes of the training batches, never applied at "
-        "prediction: flips, dihedral (flips and transposition: the eight "
+        "prediction: auto (erase from 1,500 training images up, flips below; "
+        "the default), flips, dihedral (flips and transposition: the eight "
         "orientations of a square), erase (flips and random erasing of one "
         "rectangle), orientation (flips and any rotation), paper "
         "(also zoom, shift, shear), default (also brightness and contrast) or "
-        "none (default: the library's)",
+        "none",
     )
     group.add_argument(
         "--no-augment", dest="augment", action="store_const", const="none",
@@ -492,11 +495,15 @@ def model_params(args) -> dict:
 
 
 def _policy_name(policy) -> str | None:
-    """Return the preset name of an augmentation policy, else its repr."""
-    from sklearn_leukemia.augmentation import AugmentationPolicy
+    """Return the preset name of an augmentation policy, else its repr.
 
-    if policy is None:
-        return None
+    ``"auto"`` (not yet resolved by a fit) is returned as it is.
+    """
+    from sklearn_leukemia.augmentation import AugmentationPolicy
+    from sklearn_leukemia.utils._budget import is_auto
+
+    if policy is None or is_auto(policy):
+        return policy
     for name in AUGMENT_CHOICES:
         if AugmentationPolicy.preset(name).get_params() == policy.get_params():
             return name
@@ -537,8 +544,10 @@ def fold_training(estimator) -> dict:
     """Return the sizes a fitted pipeline (or fold) trained at.
 
     ``image_size`` ("HxW") is the read step's fitted size (what
-    ``image_size="auto"`` chose) and ``progressive_resizing`` the
-    classifier's first scale, each when the fitted estimator has it.
+    ``image_size="auto"`` chose), ``progressive_resizing`` the
+    classifier's first scale and ``augment`` the preset name of its
+    augmentation (what ``augment="auto"`` chose), each when the fitted
+    estimator has it.
     """
     out = {}
     if hasattr(estimator, "steps"):
@@ -549,22 +558,28 @@ def fold_training(estimator) -> dict:
     start = getattr(network, "progressive_resizing_", None)
     if start is not None:
         out["progressive_resizing"] = start
+    augmentation = getattr(network, "augmentation_", None)
+    if augmentation is not None:
+        out["augment"] = _policy_name(augmentation)
     return out
 
 
 def trained_size(pipeline) -> str:
-    """Return " at HxW pixels" of a fitted pipeline, and the first epoch's scale.
+    """Return " at HxW pixels" of a fitted pipeline, its first scale, its augment.
 
-    The size is ``fold_training``'s; the scale is that of
-    ``progressive_resizing``, from the history.
+    The size and the augmentation's preset name are ``fold_training``'s;
+    the scale is that of ``progressive_resizing``, from the history.
     """
-    size = fold_training(pipeline).get("image_size")
+    training = fold_training(pipeline)
+    size = training.get("image_size")
     if size is None:
         return ""
     history = getattr(pipeline[-1], "history", None) or [{}]
     start = history[0].get("train_scale", 1.0)
     grown = f", grown from {start:g} of the side" if start < 1 else ""
-    return f" at {size} pixels{grown}"
+    augment = training.get("augment")
+    augmented = f", augment {augment}" if augment is not None else ""
+    return f" at {size} pixels{grown}{augmented}"
 
 
 def epochs_trained(history) -> str:

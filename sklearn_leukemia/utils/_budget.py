@@ -12,7 +12,14 @@ while a smaller one can afford more of it per image:
   1,500 images up, 128 below;
 - ``progressive_resizing="auto"``
   (:class:`~sklearn_leukemia.SECNNClassifier`): none from 1,500 images up,
-  0.5 below (the early epochs train on smaller copies of the images).
+  0.5 below (the early epochs train on smaller copies of the images);
+- ``augment="auto"`` (:func:`~sklearn_leukemia.make_leukemia_pipeline`,
+  ``augmentation="auto"`` of :class:`~sklearn_leukemia.SECNNClassifier`):
+  the flips and random erasing from 1,500 images up, the flips alone below.
+  Erasing costs no time; it follows the same threshold because the two sets
+  the defaults were tuned on lie on either side of it and each wins with
+  its own recipe (smear fields from 1,500 images up, single-cell crops
+  below; see the benchmarks page).
 
 Below 1,500 images a fit thus makes at most 225,000 image passes at 128
 pixels trained progressively, which cost about as much as 106 pixels at
@@ -32,6 +39,8 @@ AUTO_EPOCHS = {"min": 150, "max": 250, "image_passes": 225_000}
 AUTO_IMAGE_SIZE = {"large": 96, "small": 128}
 #: ``progressive_resizing="auto"``: the first epoch's scale, by set size.
 AUTO_PROGRESSIVE_RESIZING = {"large": None, "small": 0.5}
+#: ``augment="auto"``: the preset of :class:`AugmentationPolicy`, by set size.
+AUTO_AUGMENT = {"large": "erase", "small": "flips"}
 
 
 def _is_large(n_samples: int) -> bool:
@@ -57,3 +66,8 @@ def auto_image_size(n_samples: int) -> int:
 def auto_progressive_resizing(n_samples: int) -> float | None:
     """Return the first scale ``progressive_resizing="auto"`` gives ``n_samples``."""
     return AUTO_PROGRESSIVE_RESIZING["large" if _is_large(n_samples) else "small"]
+
+
+def auto_augment(n_samples: int) -> str:
+    """Return the augmentation preset ``augment="auto"`` gives ``n_samples``."""
+    return AUTO_AUGMENT["large" if _is_large(n_samples) else "small"]

@@ -50,8 +50,8 @@ def test_synthetic_default_prints_table_and_says_groups_are_used(synthetic_run):
     assert "Clinical report (3 classes" in stdout
     assert "95% CI" in stdout and "Per class (one-vs-rest)" in stdout
     # One epoch: progressive_resizing="auto" has no room to grow the images.
-    assert "fold 1/2, 1 epoch at 16x16 pixels: accuracy" in stderr
-    assert "fold 2/2, 1 epoch at 16x16 pixels: accuracy" in stderr
+    assert "fold 1/2, 1 epoch at 16x16 pixels, augment flips: accuracy" in stderr
+    assert "fold 2/2, 1 epoch at 16x16 pixels, augment flips: accuracy" in stderr
     assert "Report written to" in stdout
 
 
@@ -127,7 +127,8 @@ def test_report_says_the_size_auto_chose_for_each_fold(tmp_path, rng, capsys):
                    "--progressive-resizing", "1", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    assert "1 epoch at 128x128 pixels:" in captured.err  # a small set: 128
+    # a small set: 128 pixels and the flips
+    assert "1 epoch at 128x128 pixels, augment flips:" in captured.err
     doc = json.loads((out / "report.json").read_text())
     assert doc["parameters"]["image_size"] == "auto"
     assert [fold["image_size"] for fold in doc["fold_scores"]] == ["128x128"] * 2

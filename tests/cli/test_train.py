@@ -132,7 +132,7 @@ def test_pipeline_settings_reports_the_defaults_in_effect():
     from sklearn_leukemia.cli._train import pipeline_settings
 
     settings = pipeline_settings(build_pipeline(_parse(["somewhere"])))
-    assert settings["augment"] == "flips"
+    assert settings["augment"] == "auto"
     assert settings["normalize"] == "standard"
     assert settings["contrast"] is None
     turned = pipeline_settings(
@@ -259,10 +259,12 @@ def test_train_says_how_many_epochs_it_trained(smears, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "Training on 12 images" in captured.err
     # 12 images: progressive_resizing="auto" grows them from half the side.
-    assert "Trained 2 epochs at 16x16 pixels, grown from 0.5 of the side." in (
-        captured.err
-    )
+    # Fewer than 1,500 images: augment="auto" is the flips.
+    assert ("Trained 2 epochs at 16x16 pixels, grown from 0.5 of the side, "
+            "augment flips.") in captured.err
     assert f"Saved the model to {out}" in captured.out
     argv += ["--progressive-resizing", "1"]
     assert main(argv) == 0
-    assert "Trained 2 epochs at 16x16 pixels." in capsys.readouterr().err
+    assert "Trained 2 epochs at 16x16 pixels, augment flips." in (
+        capsys.readouterr().err
+    )
