@@ -29,6 +29,7 @@ from sklearn_leukemia._torch_utils import (
 from sklearn_leukemia.augmentation import AugmentationPolicy
 from sklearn_leukemia.classifier import _progressive_scale
 from sklearn_leukemia.utils._budget import (
+    AUTO_AUGMENT,
     AUTO_EPOCHS,
     AUTO_PROGRESSIVE_RESIZING,
     LARGE_SET,
@@ -919,6 +920,35 @@ def test_progressive_resizing_auto_follows_the_size_of_the_set(monkeypatch):
     assert half.progressive_resizing_ == 0.25
 
 
+def test_augmentation_auto_follows_the_size_of_the_set(monkeypatch):
+    # The documented rule: the flips below LARGE_SET training images, the
+    # flips and random erasing from it up, trained exactly as with the
+    # preset given by name (the same draws). Shrunk: 24 images are "small".
+    assert AUTO_AUGMENT == {"large": "erase", "small": "flips"}
+    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 40)
+    params = {**FAST, "max_epochs": 2}
+    for n, preset in [(24, "flips"), (48, "erase")]:
+        X, y = make_images(n=n)
+        auto = SECNNClassifier(**params, augmentation="auto").fit(X, y)
+        named = SECNNClassifier(
+            **params, augmentation=AugmentationPolicy.preset(preset)
+        ).fit(X, y)
+        assert auto.augmentation == "auto"
+        assert auto.augmentation_.get_params() == (
+            AugmentationPolicy.preset(preset).get_params()
+        )
+        np.testing.assert_array_equal(auto.predict_proba(X), named.predict_proba(X))
+    # The two presets train differently on the same images, so the test
+    # above tells them apart.
+    flips = SECNNClassifier(
+        **params, augmentation=AugmentationPolicy.preset("flips")
+    ).fit(X, y)
+    assert not np.array_equal(flips.predict_proba(X), named.predict_proba(X))
+    # An explicit policy (or None) is used as given, whatever the size.
+    assert flips.augmentation_ is flips.augmentation
+    assert SECNNClassifier(**params).fit(X, y).augmentation_ is None
+
+
 def test_progressive_resizing_of_non_square_images(monkeypatch):
     X, y = make_images(n=16, size=32)
     X = X[:, :, :16]
@@ -1458,6 +1488,7 @@ def test_tags():
         ({"progressive_resizing": 0}, "progressive_resizing=0 is not supported"),
         ({"progressive_resizing": 1.5}, r"progressive_resizing=1.5 .*\(0, 1\]"),
         ({"progressive_resizing": "Auto"}, r"progressive_resizing=.Auto. .*.auto."),
+        ({"augmentation": "erase"}, r"augmentation='erase' .*Policy, 'auto' or None"),
         ({"progressive_resizing": True}, "progressive_resizing=True is not"),
         ({"progressive_resizing": "0.5"}, "progressive_resizing='0.5' is not"),
     ],

@@ -128,6 +128,22 @@ def test_augment_choices(augment, expected):
     assert policy.get_params() == expected.get_params()
 
 
+def test_augment_auto_is_passed_to_the_classifier_and_resolved_in_fit(monkeypatch):
+    # The classifier, which counts the training images, applies the rule.
+    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 20)
+    X = np.random.default_rng(0).integers(0, 256, (24, 20, 20, 3), np.uint8)
+    y = np.array(["normal", "ALL"] * 12)
+    pipe = make_leukemia_pipeline(image_size=16, max_epochs=1, batch_size=8,
+                                  module__width=4, random_state=0)
+    assert pipe[-1].augmentation == "auto"
+    assert pipe.fit(X, y)[-1].augmentation_.get_params() == (
+        AugmentationPolicy.preset("erase").get_params()
+    )
+    assert pipe.fit(X[:16], y[:16])[-1].augmentation_.get_params() == (
+        AugmentationPolicy.preset("flips").get_params()
+    )
+
+
 @pytest.mark.parametrize("augment", [False, None])
 def test_augment_off(augment):
     assert make_leukemia_pipeline(augment=augment)[-1].augmentation is None
@@ -143,6 +159,7 @@ def test_given_policy_is_used_as_is():
     [
         ({"augment": "rotations"}, "augment"),
         ({"augment": 1.5}, "augment"),
+        ({"augment": "Auto"}, "augment"),
         ({"contrast": "equalize"}, "contrast"),
         ({"denoise": "wiener"}, "denoise"),
         ({"normalize": "minmax"}, "normalize"),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sklearn_leukemia import load_model
 from sklearn_leukemia.cli import main
 from sklearn_leukemia.cli._io import UsageError
 from sklearn_leukemia.cli._train import (
@@ -141,6 +142,22 @@ def test_pipeline_settings_reports_the_defaults_in_effect():
     assert turned["augment"] == "orientation"
     off = pipeline_settings(build_pipeline(_parse(["x", "--no-augment"])))
     assert off["augment"] is None
+    auto = build_pipeline(_parse(["x", "--augment", "auto"]))
+    assert pipeline_settings(auto)["augment"] == "auto"
+
+
+def test_train_says_which_augmentation_auto_chose(smears, tmp_path, capsys,
+                                                 monkeypatch):
+    # From LARGE_SET images up (shrunk here to the 12 of the folder) the
+    # default is random erasing, and the message and the model say so.
+    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 12)
+    out = tmp_path / "model.slk"
+    assert main(["train", str(smears), "--image-size", "16", "--epochs", "1",
+                 "--width", "4", "--out", str(out)]) == 0
+    assert "Trained 1 epoch at 16x16 pixels, augment erase." in (
+        capsys.readouterr().err
+    )
+    assert load_model(out)[-1].augmentation_.erase == (0.02, 0.25)
 
 
 def test_model_params_from_options():
