@@ -24,6 +24,7 @@ from sklearn_leukemia.cli._train import (
     check_data_folder,
     check_fit_classes,
     epochs_trained,
+    fits_classes,
     fold_training,
     load_dataset,
     pipeline_settings,
@@ -288,9 +289,10 @@ def run(args) -> int:
     pipeline = build_pipeline(args)
     dataset = load_dataset(args)
     labels = sorted(np.unique(dataset.y).tolist())
-    # What the folds fit: the two sides, or with --fit-classes the classes.
+    # What the folds fit: the two sides, or the classes (fits_classes).
     fit_y, fit_labels, merge = dataset.y, labels, None
-    if args.fit_classes:
+    fit_classes = fits_classes(args, dataset)
+    if fit_classes:
         fit_y = dataset.classes
         fit_labels = sorted(np.unique(fit_y).tolist())
         negative, positive = dataset.sides.names
@@ -335,7 +337,7 @@ def run(args) -> int:
         "cv": cv_name,
         **pipeline_settings(pipeline),
         "n_bootstraps": args.n_bootstraps,
-        "fit_classes": bool(args.fit_classes),
+        "fit_classes": fit_classes,
     }
     description = dict(dataset.description, cv=cv_name, split=note)
     paths = write_evaluation_report(

@@ -237,13 +237,59 @@ def test_fit_classes_reads_the_binary_task_from_the_classes(tmp_path, rng, capsy
     assert sorted(p.name for p in data.iterdir()) == ["Benign", "Early", "Pre"]
 
 
-def test_fit_classes_needs_positive_classes(tmp_path, rng, capsys):
+def test_a_side_of_several_classes_fits_the_classes_unless_fit_sides(
+    tmp_path, rng, capsys
+):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early", "Pre"], 6, rng)
+    runs = {}
+    for flag in ([], ["--fit-sides"]):
+        out = tmp_path / f"report{len(flag)}"
+        status = main(["evaluate", str(data), "--positive-classes", "Early", "Pre",
+                       *flag, *TINY, "--out", str(out)])
+        captured = capsys.readouterr()
+        assert status == 0, captured.err
+        runs[tuple(flag)] = (captured.err,
+                             json.loads((out / "report.json").read_text()))
+    err, doc = runs[()]
+    assert "Fitting the classes ['Benign', 'Early', 'Pre']" in err
+    assert doc["parameters"]["fit_classes"] is True
+    assert [fold["n_test"] for fold in doc["fold_scores"]] == [9, 9]
+    err, doc = runs[("--fit-sides",)]
+    assert "Fitting the classes" not in err
+    assert doc["parameters"]["fit_classes"] is False
+    assert "fitted on" not in doc["data"]
+    assert doc["clinical_report"]["labels"] == ["Benign", "Early+Pre"]
+
+
+def test_sides_of_one_class_each_fit_the_sides(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["hem", "all"], 4, rng)
+    out = tmp_path / "report"
+    assert main(["evaluate", str(data), "--positive-classes", "all", *TINY,
+                 "--out", str(out)]) == 0
+    assert "Fitting the classes" not in capsys.readouterr().err
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["parameters"]["fit_classes"] is False
+
+
+@pytest.mark.parametrize("flag", ["--fit-classes", "--fit-sides"])
+def test_fit_classes_needs_positive_classes(tmp_path, rng, capsys, flag):
     data = _image_folder(tmp_path / "smears", ["Benign", "Early", "Pre"], 4, rng)
-    status = main(["evaluate", str(data), "--fit-classes", *TINY,
+    status = main(["evaluate", str(data), flag, *TINY,
                    "--out", str(tmp_path / "r")])
     assert status == 2
-    assert "name its positive classes with --positive-classes" in (
-        capsys.readouterr().err)
+    assert f"{flag} chooses what a binary task fits: name its positive classes " \
+        "with --positive-classes" in capsys.readouterr().err
+
+
+def test_fit_classes_and_fit_sides_exclude_each_other(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early", "Pre"], 4, rng)
+    assert main(["evaluate", str(data), "--positive-classes", "Early", "Pre",
+                 "--fit-classes", "--fit-sides", *TINY,
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "argument --fit-sides: not allowed with argument --fit-classes" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "r").exists()
 
 
 def test_merge_classes():

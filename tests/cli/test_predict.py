@@ -36,7 +36,7 @@ def trained(smears):
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         status = main(["train", str(smears), "--positive-classes", "Early", "Pre",
-                       *TINY, "--out", str(model)])
+                       "--fit-sides", *TINY, "--out", str(model)])
     assert status == 0, stderr.getvalue()
     return smears, model
 
@@ -168,6 +168,28 @@ def test_train_fit_classes_saves_a_model_of_the_classes(trained_classes):
     )
 
 
+def test_train_fits_the_classes_when_a_side_holds_several(
+    trained_classes, tmp_path
+):
+    # Without --fit-classes or --fit-sides: the same model as --fit-classes.
+    from sklearn_leukemia import load_model
+
+    data, model = trained_classes[:2]
+    default = tmp_path / "default.slk"
+    with contextlib.redirect_stderr(io.StringIO()), \
+            contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", str(data), "--positive-classes", "Early", "Pre",
+                     *TINY, "--out", str(default)]) == 0
+    loaded, metadata = load_model(default, return_metadata=True)
+    explicit = load_model(model)
+    assert metadata == {"positive_classes": ["Early", "Pre"]}
+    assert loaded.classes_.tolist() == ["Benign", "Early", "Pre"]
+    images = np.asarray(sorted(str(p) for p in (data / "Pre").iterdir()))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(images), explicit.predict_proba(images)
+    )
+
+
 def test_train_fit_classes_records_the_classes_in_their_order(smears, tmp_path):
     from sklearn_leukemia import load_model
 
@@ -209,6 +231,10 @@ def test_train_fit_classes_needs_positive_classes(smears, tmp_path, capsys):
                  "--out", str(model)]) == 2
     assert "name its positive classes with --positive-classes" in (
         capsys.readouterr().err)
+    assert not model.exists()
+    assert main(["train", str(smears), "--fit-sides", *TINY,
+                 "--out", str(model)]) == 2
+    assert "--fit-sides chooses what a binary task fits" in capsys.readouterr().err
     assert not model.exists()
 
 
