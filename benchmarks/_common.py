@@ -332,6 +332,19 @@ def read_task_images(filenames, image_size: int) -> np.ndarray:
 _FOLD_STATE: dict = {}
 
 
+def policy_name(policy) -> str | None:
+    """Return the preset name of a fitted augmentation policy, else its repr."""
+    from sklearn_leukemia.augmentation import AugmentationPolicy
+    from sklearn_leukemia.augmentation._policy import PRESETS
+
+    if policy is None:
+        return None
+    for name in PRESETS:
+        if AugmentationPolicy.preset(name).get_params() == policy.get_params():
+            return name
+    return repr(policy)
+
+
 def _max_rss_mb() -> float:
     # Linux reports ru_maxrss in KiB, macOS in bytes.
     scale = 1 if sys.platform == "darwin" else 1024
@@ -380,6 +393,8 @@ def _fit_fold(fold: int) -> dict:
         "device": device,
         "gpu": gpu,
         "epochs_run": len(history) if history is not None else None,
+        # What augment="auto" chose for this fold (None without augmentation).
+        "augment": policy_name(getattr(clf, "augmentation_", None)),
         "predict_variants": also,
     }
 
@@ -422,7 +437,8 @@ def cross_validate(
             log(
                 f"    fold {k + 1}/{len(splits)}: fit {result['fit_seconds']:.1f} s, "
                 f"predict {result['predict_seconds']:.1f} s, peak RSS "
-                f"{result['peak_rss_mb']:.0f} MiB, device {result['device']}"
+                f"{result['peak_rss_mb']:.0f} MiB, device {result['device']}, "
+                f"augment {result['augment']}"
             )
     finally:
         _FOLD_STATE.clear()

@@ -70,6 +70,7 @@ def _full_fit_child(filenames, y, kwargs, random_state):
         "epochs_run": len(clf.history_),
         "image_size": [int(side) for side in pipe[0].image_size_ or ()],
         "progressive_resizing": clf.progressive_resizing_,
+        "augment": C.policy_name(clf.augmentation_),
     }
 
 
@@ -94,7 +95,8 @@ def full_fit(args, kwargs) -> dict:
         f"fit {result['fit_seconds']:.1f} s ({result['fit_seconds'] / 60:.2f} min) "
         f"on {result['device']} with {result['classifier_threads']} torch threads, "
         f"{result['epochs_run']} epochs at {result['image_size']} pixels "
-        f"(progressive_resizing={result['progressive_resizing']}); process peak RSS "
+        f"(progressive_resizing={result['progressive_resizing']}, "
+        f"augment={result.get('augment')}); process peak RSS "
         f"{result['peak_rss_mb']:.0f} MiB "
         f"(goal: <= 10 min on 2 CPU cores, < 3 GB)"
     )
