@@ -121,8 +121,8 @@ default=None
         included); a policy is used as given; False switches it off. Never
         applied at prediction. On the smear fields of ``all-taleqani``
         (folds of 1,550 images), ``"erase"`` made 54 four-class errors over
-        eight cross-validation seeds against 89 for ``"flips"``, and 23
-        binary ones against 29 over three; on the single-cell crops of
+        eight cross-validation seeds against 89 for ``"flips"``, and 35
+        binary ones against 42 over five; on the single-cell crops of
         ``pbc-normal`` (folds of 640) it lost 9-10 images of 800 per seed,
         where the flips meet the goal (see :ref:`the benchmarks
         <random-erasing>`). The rule counts images and does not look at
