@@ -334,15 +334,9 @@ _FOLD_STATE: dict = {}
 
 def policy_name(policy) -> str | None:
     """Return the preset name of a fitted augmentation policy, else its repr."""
-    from sklearn_leukemia.augmentation import AugmentationPolicy
-    from sklearn_leukemia.augmentation._policy import PRESETS
-
     if policy is None:
         return None
-    for name in PRESETS:
-        if AugmentationPolicy.preset(name).get_params() == policy.get_params():
-            return name
-    return repr(policy)
+    return policy.preset_name() or repr(policy)
 
 
 def _max_rss_mb() -> float:

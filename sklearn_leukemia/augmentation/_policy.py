@@ -310,6 +310,33 @@ class AugmentationPolicy(BaseEstimator):
         """
         return cls(**PRESETS["paper"])
 
+    def preset_name(self) -> str | None:
+        """Return the name of the preset whose parameters this policy has.
+
+        What the command line and the benchmarks print for the augmentation
+        a fit used (``augment="auto"`` chooses a preset by the size of the
+        training set).
+
+        Returns
+        -------
+        name : str or None
+            A name of :meth:`preset`, or None when the policy is none of
+            them.
+
+        Examples
+        --------
+        >>> from sklearn_leukemia.augmentation import AugmentationPolicy
+        >>> AugmentationPolicy.preset("erase").preset_name()
+        'erase'
+        >>> AugmentationPolicy(rotation=15).preset_name() is None
+        True
+        """
+        params = self.get_params()
+        for name in PRESETS:
+            if type(self)(**PRESETS[name]).get_params() == params:
+                return name
+        return None
+
     def _ranges(self) -> dict:
         """Validate the parameters and return them in canonical form."""
         for name in ("horizontal_flip", "vertical_flip", "transpose"):

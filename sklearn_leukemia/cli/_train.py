@@ -499,15 +499,11 @@ def _policy_name(policy) -> str | None:
 
     ``"auto"`` (not yet resolved by a fit) is returned as it is.
     """
-    from sklearn_leukemia.augmentation import AugmentationPolicy
     from sklearn_leukemia.utils._budget import is_auto
 
     if policy is None or is_auto(policy):
         return policy
-    for name in AUGMENT_CHOICES:
-        if AugmentationPolicy.preset(name).get_params() == policy.get_params():
-            return name
-    return repr(policy)
+    return policy.preset_name() or repr(policy)
 
 
 def pipeline_settings(pipeline) -> dict:

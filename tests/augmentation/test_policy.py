@@ -6,6 +6,7 @@ import pytest
 from sklearn.base import clone
 
 from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
+from sklearn_leukemia.augmentation._policy import PRESETS
 
 OFF = dict(
     rotation=None,
@@ -372,6 +373,18 @@ def test_presets_are_valid_new_policies(name):
     policy = AugmentationPolicy.preset(name)
     assert policy.validate() is policy
     assert AugmentationPolicy.preset(name) is not policy
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_name_names_each_preset_and_nothing_else(name):
+    assert AugmentationPolicy.preset(name).preset_name() == name
+    # Changed in any parameter, it is no preset any more.
+    changed = AugmentationPolicy.preset(name).set_params(
+        erase_keep_centre=0.5, erase=(0.02, 0.25)
+    )
+    assert changed.preset_name() is None
+    # paper() is the "paper" preset.
+    assert AugmentationPolicy.paper().preset_name() == "paper"
 
 
 def test_preset_contents():
