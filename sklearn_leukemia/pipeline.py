@@ -203,6 +203,7 @@ default=None
         ImageResizer,
         IntensityNormalizer,
     )
+    from sklearn_leukemia.utils._budget import is_auto
 
     _check_choice(contrast, "contrast", _CONTRAST)
     _check_choice(denoise, "denoise", _DENOISE)
@@ -213,7 +214,7 @@ default=None
         policy = AugmentationPolicy()
     elif augment is False or augment is None:
         policy = None
-    elif isinstance(augment, str) and augment == "auto":
+    elif is_auto(augment):
         policy = "auto"
     elif isinstance(augment, str) and augment in PRESETS:
         policy = AugmentationPolicy.preset(augment)

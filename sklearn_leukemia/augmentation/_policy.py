@@ -333,7 +333,7 @@ class AugmentationPolicy(BaseEstimator):
         """
         params = self.get_params()
         for name in PRESETS:
-            if type(self)(**PRESETS[name]).get_params() == params:
+            if self.preset(name).get_params() == params:
                 return name
         return None
 
