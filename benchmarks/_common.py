@@ -371,7 +371,7 @@ def _fit_fold(fold: int) -> dict:
         }
         model.set_params(**original)
     classes = model.classes_
-    clf = model[-1] if hasattr(model, "steps") else model
+    clf = final_classifier(model)
     device = str(getattr(clf, "device_", "cpu"))
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
     history = getattr(clf, "history_", None)
@@ -391,6 +391,13 @@ def _fit_fold(fold: int) -> dict:
         "augment": policy_name(getattr(clf, "augmentation_", None)),
         "predict_variants": also,
     }
+
+
+def final_classifier(model):
+    """The classifier of a fitted pipeline, or of the first member of a vote."""
+    if hasattr(model, "estimators_"):
+        model = model.estimators_[0]
+    return model[-1] if hasattr(model, "steps") else model
 
 
 def run_in_child(func, *args):

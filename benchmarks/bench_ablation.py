@@ -50,6 +50,13 @@ child process, as in ``bench_real_data.py``. Run from the repository root::
 
     python benchmarks/bench_ablation.py --rst docs/benchmark_results/ablation.rst
 
+``--seed-ensemble N`` makes every model the soft vote of N pipelines of the
+variant (``sklearn.ensemble.VotingClassifier(voting="soft")``, members
+with ``random_state`` SEED, SEED + 1000, ...: the first is the single run
+of that seed), to measure what averaging independently trained networks
+buys at N times the training time; with ``--epochs`` each member trains
+that many epochs.
+
 Reduced runs take the flags of ``bench_real_data.py`` (``--folds``,
 ``--max-per-class``, ``--epochs``, ``--image-size``, ``--param``); overrides
 apply to every variant and are printed. ``--predictions FILE.csv`` writes
@@ -144,7 +151,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     C.add_common_arguments(parser)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None)
+    parser.add_argument(
+        "--seed-ensemble",
+        type=int,
+        default=1,
+        metavar="N",
+        help="each model the soft vote of N pipelines with random_state SEED, "
+        "SEED + 1000, ... (default 1: the pipeline itself)",
+    )
     args = parser.parse_args(argv)
+    if args.seed_ensemble < 1:
+        parser.error(f"--seed-ensemble must be 1 or more, got {args.seed_ensemble}")
     if args.combine:
         payloads, payload = C.load_payloads(args.combine)
         payload["variants"], payload["results"], payload["tasks"] = {}, {}, []
@@ -169,11 +186,22 @@ def main(argv=None) -> int:
             continue
         variants[name] = change
     predict_only = {n: c for n, c in variants.items() if set(c) <= PREDICT_TIME and c}
+    if predict_only and args.seed_ensemble > 1:
+        parser.error(
+            f"the prediction-time variants {list(predict_only)} reuse the fits of "
+            "one pipeline; run them without --seed-ensemble"
+        )
     if predict_only and "default" not in variants:
         variants = {"default": {}, **variants}
 
     env = C.environment()
     settings = C.describe_settings(overrides, args)
+    if args.seed_ensemble > 1:
+        settings.append(
+            f"SEED ENSEMBLE: each model the soft vote of {args.seed_ensemble} "
+            "pipelines, random_state "
+            + ", ".join(str(s) for s in _member_seeds(args))
+        )
     print("\n".join(C.environment_lines(env)))
     print(f"Command: {C.command_line()}")
     print("\n".join(settings))
@@ -203,8 +231,16 @@ def main(argv=None) -> int:
             )
 
             def make_model(kwargs=kwargs):
-                return make_leukemia_pipeline(
-                    random_state=args.random_state, **kwargs
+                members = [
+                    make_leukemia_pipeline(random_state=seed, **kwargs)
+                    for seed in _member_seeds(args)
+                ]
+                if len(members) == 1:
+                    return members[0]
+                from sklearn.ensemble import VotingClassifier
+
+                return VotingClassifier(
+                    [(f"seed{k}", m) for k, m in enumerate(members)], voting="soft"
                 )
 
             also = {}
@@ -261,10 +297,16 @@ def main(argv=None) -> int:
         "folds": args.folds,
         "max_per_class": args.max_per_class,
         "random_state": args.random_state,
+        "seed_ensemble": args.seed_ensemble,
         "n_bootstraps": args.n_bootstraps,
         "results": results,
     }
     return _write(payload, args)
+
+
+def _member_seeds(args) -> list[int]:
+    """The ``random_state`` of each pipeline of a model (one without an ensemble)."""
+    return [args.random_state + 1000 * k for k in range(args.seed_ensemble)]
 
 
 def _write(payload: dict, args) -> int:
