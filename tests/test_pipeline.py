@@ -254,3 +254,35 @@ def test_binary_scores_of_a_model_of_subtypes():
         assert report.pos_label == "ALL+AML"
         assert report.metrics["roc_auc"][0] == pytest.approx(auc)
         assert report.metrics["specificity"][0] == pytest.approx(specificity)
+
+
+# One epoch of a tiny network may predict no leukemic image in a fold.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_soft_vote_of_pipelines_of_several_seeds():
+    # The seed ensemble the benchmarks page measures: scikit-learn's
+    # VotingClassifier passes the images through to each pipeline and
+    # averages their probabilities; the clinical scorers read it as any
+    # classifier.
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.model_selection import cross_validate
+
+    from sklearn_leukemia.metrics import clinical_scorers
+
+    X, y, _ = make_blood_smear(
+        24, image_size=16, classes=("normal", "ALL", "AML"), random_state=0
+    )
+    members = [
+        (f"seed{k}", make_leukemia_pipeline(**TINY, random_state=k)) for k in range(3)
+    ]
+    vote = VotingClassifier(members, voting="soft").fit(X, y)
+    assert vote.classes_.tolist() == ["ALL", "AML", "normal"]
+    probas = [member.predict_proba(X) for member in vote.estimators_]
+    # Three seeds, three different networks.
+    assert not np.allclose(probas[0], probas[1])
+    np.testing.assert_allclose(vote.predict_proba(X), np.mean(probas, axis=0))
+    assert set(vote.predict(X)) <= {"ALL", "AML", "normal"}
+    scores = cross_validate(
+        vote, X, y, cv=2, error_score="raise",
+        scoring=clinical_scorers(positive_classes=["ALL", "AML"]),
+    )
+    assert np.all(np.isfinite(scores["test_specificity"]))
