@@ -55,7 +55,8 @@ variant (``sklearn.ensemble.VotingClassifier(voting="soft")``, members
 with ``random_state`` SEED, SEED + 1000, ...: the first is the single run
 of that seed), to measure what averaging independently trained networks
 buys at N times the training time; with ``--epochs`` each member trains
-that many epochs.
+that many epochs. Its rows of the ``--predictions`` CSV name the setting
+``VARIANT+seedsN`` (``default+seeds3``).
 
 Reduced runs take the flags of ``bench_real_data.py`` (``--folds``,
 ``--max-per-class``, ``--epochs``, ``--image-size``, ``--param``); overrides
@@ -257,7 +258,11 @@ def main(argv=None) -> int:
             ]
             for variant, variant_change, variant_cv, same_fit in outcomes:
                 predictions += C.prediction_rows(
-                    task, splits, variant, variant_cv, args.data_dir
+                    task,
+                    splits,
+                    _setting_name(variant, args),
+                    variant_cv,
+                    args.data_dir,
                 )
                 report = C.score(
                     task,
@@ -307,6 +312,13 @@ def main(argv=None) -> int:
 def _member_seeds(args) -> list[int]:
     """The ``random_state`` of each pipeline of a model (one without an ensemble)."""
     return [args.random_state + 1000 * k for k in range(args.seed_ensemble)]
+
+
+def _setting_name(variant: str, args) -> str:
+    """The ``setting`` of a variant's rows in the predictions CSV."""
+    if args.seed_ensemble > 1:
+        return f"{variant}+seeds{args.seed_ensemble}"
+    return variant
 
 
 def _write(payload: dict, args) -> int:
