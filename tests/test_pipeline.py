@@ -96,6 +96,10 @@ def test_auto_size_and_resizing_follow_the_number_of_training_images(
     assert large.named_steps["read"].image_size_ == (96, 96)
     assert large.named_steps["resize"].size_ == (96, 96)
     assert large.named_steps["classifier"].progressive_resizing_ is None
+    explicit = make_leukemia_pipeline(
+        **params, image_size=96, progressive_resizing=None, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(large.predict_proba(X), explicit.predict_proba(X))
 
 
 def test_non_square_resize_needs_flips_and_fails_before_training():
