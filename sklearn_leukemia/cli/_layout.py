@@ -38,13 +38,17 @@ _MAX_ENTRIES = 2000
 
 def _entries(folder: Path) -> tuple[list[Path], list[Path]]:
     """Visible subfolders and files of ``folder``, at most ``_MAX_ENTRIES``."""
+    # The loaders' rule: hidden entries and __MACOSX, Thumbs.db... are no
+    # class folder or image, here as in the loading that follows.
+    from sklearn_leukemia.datasets._base import is_ignored
+
     dirs, files = [], []
     try:
         with os.scandir(folder) as it:
             for n, entry in enumerate(it):
                 if n >= _MAX_ENTRIES:
                     break
-                if entry.name.startswith("."):
+                if is_ignored(entry.name):
                     continue
                 if entry.is_dir():
                     dirs.append(Path(entry.path))

@@ -8,7 +8,6 @@ the pipeline from the options.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,10 +390,11 @@ def _folder(args) -> Dataset:
         )
     sides = None
     if args.positive_classes:
-        folders = sorted(
-            entry.name for entry in os.scandir(root)
-            if entry.is_dir() and not entry.name.startswith(".")
-        )
+        from sklearn_leukemia.datasets._base import scan_dir
+
+        # The class folders as the loader finds them: a hidden folder or an
+        # archiver's __MACOSX is no class.
+        folders = [folder.name for folder in scan_dir(root)[1]]
         sides = binary_sides(folders, args.positive_classes,
                              f"class folders of {args.data}")
     if sides is not None:

@@ -67,7 +67,10 @@ class ImageReadError(ValueError, OSError):
     """
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = os.fspath(path)
+        path = os.fspath(path)
+        # A numpy string (an element of an array of file names) as plain str,
+        # so that the message shows 'smear.png', not np.str_('smear.png').
+        self.path = str(path) if isinstance(path, str) else path
         self.reason = reason
         super().__init__(f"cannot read image file {self.path!r}: {reason}")
 

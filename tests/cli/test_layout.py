@@ -48,6 +48,14 @@ def test_aml_lmu_detected_one_folder_down(tmp_path):
     assert detect_layout(tmp_path) == "aml-lmu"
 
 
+def test_aml_lmu_detected_one_folder_down_beside_an_archivers_folder(tmp_path):
+    # An archive unpacked on a Mac leaves __MACOSX beside the set's folder.
+    for code in ("BAS", "MYB"):
+        (tmp_path / "AML-Cytomorphology_LMU" / code).mkdir(parents=True)
+        (tmp_path / "__MACOSX" / "AML-Cytomorphology_LMU" / code).mkdir(parents=True)
+    assert detect_layout(tmp_path) == "aml-lmu"
+
+
 def test_one_non_code_folder_makes_it_a_folder_layout(tmp_path):
     for name in ("BAS", "MYB", "blast"):
         (tmp_path / name).mkdir()

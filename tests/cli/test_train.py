@@ -227,6 +227,21 @@ def test_folder_positive_classes_named_twice_is_a_usage_error(smears):
         load_dataset(_parse([str(smears), "--positive-classes", "Pre", "Pre"]))
 
 
+@pytest.mark.parametrize("junk", ["__MACOSX", ".thumbnails"])
+def test_an_archivers_folder_is_no_class_of_the_sides(smears, junk):
+    # The loader ignores it; the sides must too, or the negative side would
+    # be named "Benign+__MACOSX".
+    (smears / junk / "Benign").mkdir(parents=True)
+    (smears / junk / "Benign" / "._0.png").write_bytes(b"resource fork")
+    dataset = load_dataset(_parse([str(smears), "--positive-classes", "Early",
+                                   "Pre", "Pro"]))
+    assert sorted(set(dataset.y)) == ["Benign", "Early+Pre+Pro"]
+    with pytest.raises(UsageError, match=r"covers every one of the class folders"
+                       r".* \['Benign', 'Early', 'Pre', 'Pro'\]"):
+        load_dataset(_parse([str(smears), "--positive-classes", "Benign",
+                             "Early", "Pre", "Pro"]))
+
+
 def test_folder_multiclass_has_no_pos_label(smears):
     dataset = load_dataset(_parse([str(smears)]))
     assert sorted(set(dataset.y)) == ["Benign", "Early", "Pre", "Pro"]

@@ -350,6 +350,16 @@ def test_unreadable_file(tmp_path, rng):
         path.chmod(0o644)
 
 
+def test_read_error_names_a_numpy_file_name_as_a_plain_path(tmp_path):
+    # File names usually come from an array (load_image_folder's filenames);
+    # the message must read 'a.png', not np.str_('a.png').
+    missing = np.asarray([str(tmp_path / "a.png")])[0]
+    with pytest.raises(ImageReadError) as info:
+        read_image(missing)
+    assert type(info.value.path) is str
+    assert str(info.value) == f"cannot read image file {str(missing)!r}: no such file"
+
+
 def test_read_error_survives_pickling():
     err = ImageReadError("/data/a.png", "the file is empty (0 bytes)")
     copy = pickle.loads(pickle.dumps(err))
