@@ -5,6 +5,10 @@ Ctrl-C in the middle of a write must never leave a half-written report,
 CSV or model where a finished one is expected, so every file is written to a
 temporary file in the same folder (same file system, so the final
 ``os.replace`` is atomic) and renamed when complete.
+
+The commands also read every input image once before they start
+(:func:`check_readable`), so that a broken file stops them before any
+training or prediction, not after the first fold.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import numpy as np
+
 __all__ = [
     "OutputInsideDataError",
     "UsageError",
@@ -23,6 +29,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_outside",
+    "check_readable",
 ]
 
 
@@ -171,3 +178,76 @@ def check_outside(
             f"{what} {output} is inside the data folder {data}; outputs are "
             "never written into data. Choose a folder outside it."
         )
+
+
+def check_readable(
+    files, *, on_error: str = "raise", n_jobs: int | None = None,
+    what: str = "trained",
+) -> np.ndarray:
+    """Read every image file once; stop on broken ones, or leave them out.
+
+    A file that :func:`sklearn_leukemia.io.read_image` cannot read (not an
+    image, truncated, empty, gone) would otherwise stop a command only when
+    the pipeline reads it: after a fold has trained, or after the chunks of
+    a prediction before it. Reading a file costs about half a millisecond
+    on a 224 x 224 JPEG, far less than training on it.
+
+    Parameters
+    ----------
+    files : sequence of str
+        The image files.
+    on_error : {"raise", "skip"}, default="raise"
+        ``"raise"``: raise naming every unreadable file (the first ten) and
+        why. ``"skip"``: print them on stderr and leave them out.
+    n_jobs : int, default=None
+        Threads reading the files (None: 1).
+    what : str, default="trained"
+        What the command does with the images, for the message: "nothing
+        was trained".
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n_files,)
+        True for the files that can be read.
+
+    Raises
+    ------
+    ValueError
+        If a file cannot be read and ``on_error="raise"``, or no file can.
+    """
+    import sys
+
+    from joblib import Parallel, delayed
+
+    from sklearn_leukemia.io import ImageReadError, read_image
+
+    def attempt(path):
+        try:
+            read_image(path)
+        except ImageReadError as exc:
+            return exc
+        return None
+
+    # Threads: Pillow releases the GIL while decoding.
+    errors = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(attempt)(path) for path in files
+    )
+    keep = np.array([error is None for error in errors], dtype=bool)
+    failed = [error for error in errors if error is not None]
+    if not failed:
+        return keep
+    listed = "; ".join(f"{exc.path!r}: {exc.reason}" for exc in failed[:10])
+    more = f"; and {len(failed) - 10} more" if len(failed) > 10 else ""
+    count = f"{len(failed)} of {len(files)} image files"
+    if not keep.any():
+        raise ValueError(
+            f"{count} cannot be read, so nothing was {what}: {listed}{more}."
+        )
+    if on_error == "raise":
+        raise ValueError(
+            f"{count} cannot be read, so nothing was {what}: {listed}{more}. "
+            "Move them out of the input, or pass --on-error skip to leave them "
+            "out."
+        )
+    print(f"Left out {count} that cannot be read: {listed}{more}.", file=sys.stderr)
+    return keep

@@ -117,6 +117,7 @@ def load_layout(
     *,
     positive_classes=None,
     n_jobs: int | None = None,
+    on_error: str = "raise",
 ):
     """Load the file paths, targets and groups of a folder of a given layout.
 
@@ -131,6 +132,9 @@ def load_layout(
         binary task.
     n_jobs : int, default=None
         Passed to the loader.
+    on_error : {"raise", "skip"}, default="raise"
+        Passed to the loader: what to do with a file that does not fit the
+        layout.
 
     Returns
     -------
@@ -153,12 +157,13 @@ def load_layout(
             f"--positive-classes applies to the folder layout only; the {layout} "
             "layout has fixed classes. Pass --layout folder to choose them."
         )
+    common = {"n_jobs": n_jobs, "on_error": on_error}
     if layout == "folder":
         return datasets.load_image_folder(
-            root, positive_classes=positive_classes or None, n_jobs=n_jobs
+            root, positive_classes=positive_classes or None, **common
         )
     if layout == "all-idb":
-        return datasets.load_all_idb(root, n_jobs=n_jobs)
+        return datasets.load_all_idb(root, **common)
     if layout == "cnmc":
-        return datasets.load_cnmc(root, n_jobs=n_jobs)
-    return datasets.load_aml_cytomorphology(root, mapping="blast", n_jobs=n_jobs)
+        return datasets.load_cnmc(root, **common)
+    return datasets.load_aml_cytomorphology(root, mapping="blast", **common)

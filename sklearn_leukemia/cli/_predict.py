@@ -20,7 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_leukemia.cli._io import UsageError, atomic_write_text, check_outside
+from sklearn_leukemia.cli._io import (
+    UsageError,
+    atomic_write_text,
+    check_outside,
+    check_readable,
+)
 
 __all__ = ["binary_columns", "configure_parser", "find_images", "run"]
 
@@ -40,6 +45,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--output", metavar="CSV", default=None,
         help="CSV file to write (default: print the CSV to stdout); never "
         "inside an input folder",
+    )
+    parser.add_argument(
+        "--on-error", choices=("raise", "skip"), default="raise",
+        help="what to do with an image file that cannot be read (broken, "
+        "truncated): raise stops before predicting any and names them; skip "
+        "leaves them out of the CSV and names them (default: raise)",
     )
     parser.add_argument(
         "--positive-classes", nargs="+", metavar="NAME", default=None,
@@ -174,6 +185,10 @@ def run(args) -> int:
     binary = None
     if positive_names:
         binary = binary_columns(classes, list(positive_names))
+    # Every file read once before the first prediction: a broken one stops
+    # the command here (or is left out), not after hours of chunks.
+    keep = check_readable(files, on_error=args.on_error, what="predicted")
+    files = [name for name, kept in zip(files, keep) if kept]
 
     from tqdm.auto import tqdm
 

@@ -8,13 +8,15 @@ the pipeline from the options.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from sklearn_leukemia.cli._io import UsageError, check_outside
+from sklearn_leukemia.cli._io import UsageError, check_outside, check_readable
 from sklearn_leukemia.cli._layout import LAYOUTS, detect_layout, load_layout
 
 __all__ = [
@@ -147,6 +149,13 @@ def add_data_options(parser: argparse.ArgumentParser, *, data_required: bool) ->
         help="classes that make the positive class of a binary task (the "
         "others are negative), e.g. --positive-classes Early Pre Pro. Without "
         "it every class is its own",
+    )
+    parser.add_argument(
+        "--on-error", choices=("raise", "skip"), default="raise",
+        help="what to do with a file in DATA that is not a readable image (a "
+        "text file, a broken or truncated image): raise stops before any "
+        "training and names them; skip leaves them out and names them "
+        "(default: raise)",
     )
     # The synthetic generator's size: for tests and quick trials, not in --help.
     parser.add_argument("--n-samples", type=_positive_int, default=600,
@@ -397,16 +406,26 @@ def _folder(args) -> Dataset:
         folders = [folder.name for folder in scan_dir(root)[1]]
         sides = binary_sides(folders, args.positive_classes,
                              f"class folders of {args.data}")
-    if sides is not None:
-        from sklearn_leukemia.datasets import load_image_folder
+    # The loaders warn of the files they leave out (--on-error skip); the
+    # warnings are printed as plain lines, like the rest of the output.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        if sides is not None:
+            from sklearn_leukemia.datasets import load_image_folder
 
-        data = load_image_folder(root, positive_classes=sides.positive,
-                                 binary_names=sides.names, n_jobs=args.n_jobs)
-    else:
-        data = load_layout(root, layout, positive_classes=args.positive_classes,
-                           n_jobs=args.n_jobs)
+            data = load_image_folder(root, positive_classes=sides.positive,
+                                     binary_names=sides.names, n_jobs=args.n_jobs,
+                                     on_error=args.on_error)
+        else:
+            data = load_layout(root, layout, positive_classes=args.positive_classes,
+                               n_jobs=args.n_jobs, on_error=args.on_error)
+    for warning in caught:
+        print(warning.message, file=sys.stderr)
     names = np.asarray(data.target_names).astype(str)
+    X = np.asarray(data.filenames).astype(str)
     y = names[np.asarray(data.target)]
+    groups = data.get("groups")
+    classes = None if sides is None else np.asarray(data.class_names).astype(str)
     # Binary loaders put the positive (leukemic) class at target 1.
     pos_label = str(names[1]) if names.shape[0] == 2 else None
     if names.shape[0] == 2 and layout == "folder" and not args.positive_classes:
@@ -415,18 +434,25 @@ def _folder(args) -> Dataset:
             "one with --positive-classes, since sensitivity and specificity "
             "depend on it."
         )
-    groups = data.get("groups")
+    # Every image read once now, so that a broken one stops the command (or
+    # is left out) before any training.
+    keep = check_readable(X, on_error=args.on_error, n_jobs=args.n_jobs)
+    left_out = [os.path.relpath(path, root) for path in X[~keep]]
+    if left_out:
+        X, y = X[keep], y[keep]
+        groups = None if groups is None else np.asarray(groups)[keep]
+        classes = None if classes is None else classes[keep]
     description = {
         "source": str(root),
         "layout": layout,
         "images": int(y.shape[0]),
     }
-    classes = None
+    if left_out:
+        description["unreadable images left out"] = left_out
     if sides is not None:
         description["positive classes"] = sides.positive
-        classes = np.asarray(data.class_names).astype(str)
     return Dataset(
-        X=np.asarray(data.filenames).astype(str), y=y,
+        X=X, y=y,
         groups=None if groups is None else np.asarray(groups),
         pos_label=pos_label, source="folder", layout=layout, root=root,
         description=description, classes=classes, sides=sides,

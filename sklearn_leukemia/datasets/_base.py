@@ -133,7 +133,8 @@ class ProblemLog:
         if self.on_error == "raise":
             raise ValueError(
                 f"{str(path)!r}: {reason}.\nExpected layout:\n{self.layout}\n"
-                "Pass on_error='skip' to leave such files out with a warning."
+                "Pass on_error='skip' (--on-error skip on the command line) to "
+                "leave such files out with a warning."
             )
         self.skipped.append((path, reason))
 

@@ -1,6 +1,7 @@
 import contextlib
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -116,6 +117,35 @@ def test_folder_binary_with_positive_classes(tmp_path, rng, capsys):
     assert "may be optimistic" in (out / "report.html").read_text()
     # Nothing was written into the data folder.
     assert sorted(p.name for p in data.iterdir()) == ["Benign", "Early", "Pre"]
+
+
+def test_a_broken_image_stops_evaluate_before_the_first_fold(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early"], 6, rng)
+    (data / "Early" / "Early_03.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "report"
+    status = main(["evaluate", str(data), "--positive-classes", "Early", *TINY,
+                   "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "1 of 12 image files cannot be read, so nothing was trained" in err
+    assert "Early_03.png" in err and "fold 1/2" not in err
+    assert not out.exists()
+
+
+def test_evaluate_on_error_skip_records_the_files_left_out(tmp_path, rng, capsys):
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early"], 6, rng)
+    (data / "Early" / "Early_03.png").write_bytes(b"")
+    out = tmp_path / "report"
+    status = main(["evaluate", str(data), "--positive-classes", "Early", *TINY,
+                   "--on-error", "skip", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Left out 1 of 12 image files that cannot be read" in captured.err
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["data"]["images"] == 11
+    assert doc["data"]["unreadable images left out"] == [
+        os.path.join("Early", "Early_03.png")]
+    assert doc["data"]["classes"] == {"Benign": 6, "Early": 5}
 
 
 def test_report_says_the_size_auto_chose_for_each_fold(tmp_path, rng, capsys):

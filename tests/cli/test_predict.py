@@ -113,6 +113,47 @@ def test_predict_missing_image_is_named(tmp_path, capsys):
     assert f"image or folder {missing} does not exist." in capsys.readouterr().err
 
 
+@pytest.fixture
+def with_broken(trained, tmp_path):
+    """A copy of the images with a truncated one among them."""
+    import shutil
+
+    data, model = trained
+    images = tmp_path / "new_images"
+    shutil.copytree(data / "Pre", images)
+    whole = (images / "Pre_1.png").read_bytes()
+    (images / "Pre_2.png").write_bytes(whole[: len(whole) // 2])
+    return images, model
+
+
+def test_a_broken_image_stops_predict_before_any_prediction(with_broken, tmp_path,
+                                                             capsys):
+    images, model = with_broken
+    output = tmp_path / "preds.csv"
+    status = main(["predict", str(model), str(images), "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "1 of 5 image files cannot be read, so nothing was predicted: " \
+        f"'{images / 'Pre_2.png'}'" in err
+    assert "--on-error skip" in err
+    assert not output.exists()
+
+
+def test_predict_on_error_skip_leaves_them_out_of_the_csv(with_broken, tmp_path,
+                                                           capsys):
+    images, model = with_broken
+    output = tmp_path / "preds.csv"
+    status = main(["predict", str(model), str(images), "--on-error", "skip",
+                   "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert f"Left out 1 of 5 image files that cannot be read: " \
+        f"'{images / 'Pre_2.png'}'" in err
+    files = [row[0] for row in _rows(output.read_text())[1:]]
+    assert files == [str(images / f"Pre_{i}.png") for i in (0, 1, 3, 4)]
+    assert "Wrote predictions of 4 images" in err
+
+
 def test_predict_not_a_model_file_fails_with_one_line(tmp_path, capsys):
     fake = tmp_path / "model.slk"
     fake.write_bytes(b"not a model")

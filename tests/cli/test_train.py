@@ -255,6 +255,43 @@ def test_positive_classes_with_a_fixed_layout_is_a_usage_error(tmp_path):
         load_dataset(_parse([str(tmp_path), "--positive-classes", "MYB"]))
 
 
+def test_a_broken_image_stops_train_before_any_training(smears, tmp_path, capsys):
+    whole = (smears / "Pre" / "0.png").read_bytes()
+    (smears / "Pre" / "3.png").write_bytes(whole[: len(whole) // 2])
+    model = tmp_path / "model.slk"
+    status = main(["train", str(smears), "--positive-classes", "Early", *TINY,
+                   "--out", str(model)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"1 of 13 image files cannot be read, so nothing was trained: " \
+        f"'{smears / 'Pre' / '3.png'}': the image data is corrupt or truncated" in err
+    assert "--on-error skip" in err and "Training on" not in err
+    assert not model.exists()
+    # The data are as they were: the broken file is the user's to move.
+    assert (smears / "Pre" / "3.png").read_bytes() == whole[: len(whole) // 2]
+
+
+def test_on_error_skip_trains_without_the_files_that_are_no_images(
+    smears, tmp_path, capsys
+):
+    (smears / "Pre" / "3.png").write_bytes(b"")
+    (smears / "Pro" / "notes.txt").write_text("stained on Monday")
+    model = tmp_path / "model.slk"
+    status = main(["train", str(smears), "--positive-classes", "Early", *TINY,
+                   "--on-error", "skip", "--out", str(model)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "'notes.txt' (not an image file" in err
+    assert f"Left out 1 of 13 image files that cannot be read: " \
+        f"'{smears / 'Pre' / '3.png'}': the file is empty" in err
+    assert "Training on 12 images" in err
+    # Without the option, the text file stops the command, naming the way out.
+    status = main(["train", str(smears), "--positive-classes", "Early", *TINY,
+                   "--out", str(tmp_path / "other.slk")])
+    err = capsys.readouterr().err
+    assert status == 1 and "notes.txt" in err and "--on-error skip" in err
+
+
 def test_train_out_inside_data_is_refused(smears, capsys):
     status = main(["train", str(smears), "--positive-classes", "Early", *TINY,
                    "--out", str(smears / "model.slk")])
