@@ -425,6 +425,7 @@ def _folder(args) -> Dataset:
     X = np.asarray(data.filenames).astype(str)
     y = names[np.asarray(data.target)]
     groups = data.get("groups")
+    groups = None if groups is None else np.asarray(groups)
     classes = None if sides is None else np.asarray(data.class_names).astype(str)
     # Binary loaders put the positive (leukemic) class at target 1.
     pos_label = str(names[1]) if names.shape[0] == 2 else None
@@ -440,7 +441,7 @@ def _folder(args) -> Dataset:
     left_out = [os.path.relpath(path, root) for path in X[~keep]]
     if left_out:
         X, y = X[keep], y[keep]
-        groups = None if groups is None else np.asarray(groups)[keep]
+        groups = None if groups is None else groups[keep]
         classes = None if classes is None else classes[keep]
     description = {
         "source": str(root),
@@ -452,8 +453,7 @@ def _folder(args) -> Dataset:
     if sides is not None:
         description["positive classes"] = sides.positive
     return Dataset(
-        X=X, y=y,
-        groups=None if groups is None else np.asarray(groups),
+        X=X, y=y, groups=groups,
         pos_label=pos_label, source="folder", layout=layout, root=root,
         description=description, classes=classes, sides=sides,
     )
