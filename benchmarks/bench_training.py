@@ -70,12 +70,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from sklearn_leukemia import SECNNClassifier  # noqa: E402
-from sklearn_leukemia._torch_utils import (  # noqa: E402
-    WarmupCosine,
-    amp_config,
-    batch_to_tensor,
-    resolve_device,
-)
+from sklearn_leukemia._data import batch_to_tensor  # noqa: E402
+from sklearn_leukemia._runtime import amp_config, resolve_device  # noqa: E402
+from sklearn_leukemia.callbacks import WarmupCosine  # noqa: E402
 from sklearn_leukemia.nn import get_architecture  # noqa: E402
 
 LR = 1e-3
@@ -124,9 +121,10 @@ def make_pipeline(args, batch_size: int, device: torch.device):
         max_epochs=args.epochs,
         batch_size=batch_size,
         lr=LR,
-        weight_decay=WEIGHT_DECAY,
+        optimizer__weight_decay=WEIGHT_DECAY,
         lr_schedule="cosine",
         augmentation=make_policy(args.augment),
+        tta=None,
         device=str(device),
         data_on_device=args.data_on_device,
         mixed_precision=args.mixed_precision,

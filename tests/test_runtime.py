@@ -1,0 +1,180 @@
+import os
+import random
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from sklearn_leukemia._runtime import (
+    amp_config,
+    current_run,
+    joblib_worker_threads,
+    resolve_device,
+    resolve_n_threads,
+    run_context,
+    seeded,
+    torch_num_threads,
+)
+
+# ---------------------------------------------------------------------------
+# Devices
+# ---------------------------------------------------------------------------
+
+
+def test_auto_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+
+
+def test_explicit_devices(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device='cuda:1' was requested but CUDA"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="MPS is not available"):
+        resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="has 1 CUDA device"):
+        resolve_device("cuda:3")
+
+
+@pytest.mark.parametrize("device", ["nvidia", "", 3, None])
+def test_bad_devices(device):
+    with pytest.raises(ValueError, match="device="):
+        resolve_device(device)
+
+
+# ---------------------------------------------------------------------------
+# Threads
+# ---------------------------------------------------------------------------
+
+
+def test_no_budget_outside_joblib():
+    assert joblib_worker_threads() is None
+
+
+def test_budget_in_joblib_workers():
+    loky = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(joblib_worker_threads)() for _ in range(2)
+    )
+    # joblib's rule for its process workers, unless the user fixed the variable.
+    expected = int(os.environ.get("OMP_NUM_THREADS", max(1, joblib.cpu_count() // 2)))
+    assert loky == [expected, expected]
+    threads = joblib.Parallel(n_jobs=2, backend="threading")(
+        joblib.delayed(joblib_worker_threads)() for _ in range(2)
+    )
+    assert threads == [1, 1]
+    processes = joblib.Parallel(n_jobs=2, backend="multiprocessing")(
+        joblib.delayed(joblib_worker_threads)() for _ in range(2)
+    )
+    expected = (
+        int(os.environ["OMP_NUM_THREADS"]) if "OMP_NUM_THREADS" in os.environ else 1
+    )
+    assert processes == [expected, expected]
+    sequential = joblib.Parallel(n_jobs=1)(
+        joblib.delayed(joblib_worker_threads)() for _ in range(1)
+    )
+    assert sequential == [None]
+
+
+def test_resolve_n_threads(monkeypatch):
+    assert resolve_n_threads(5) == 5
+    with torch_num_threads(1):
+        assert resolve_n_threads() == 1  # never more than torch is set to
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 64)
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 4)
+    assert resolve_n_threads() == 4
+    monkeypatch.setattr(
+        "sklearn_leukemia._runtime.joblib_worker_threads", lambda: 2
+    )
+    assert resolve_n_threads() == 2
+
+
+def test_torch_num_threads_restores():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_num_threads(before + 1):
+            assert torch.get_num_threads() == before + 1
+            raise RuntimeError
+    assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------------------
+# Seeding and mixed precision
+# ---------------------------------------------------------------------------
+
+
+def test_seeded_is_reproducible_and_restores_states():
+    torch.manual_seed(5)
+    np.random.seed(5)  # noqa: NPY002
+    random.seed(5)
+    expected = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
+    torch.manual_seed(5)
+    np.random.seed(5)  # noqa: NPY002
+    random.seed(5)
+    with seeded(7):
+        first = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
+    with seeded(7):
+        second = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
+    assert first == second
+    after = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
+    assert after == expected
+
+
+def test_amp_config():
+    cpu = torch.device("cpu")
+    assert not amp_config("auto", cpu).enabled
+    assert not amp_config(False, cpu).enabled
+    on = amp_config(True, cpu)
+    assert on.dtype == torch.bfloat16 and not on.grad_scaling
+    with on.autocast():
+        out = torch.nn.Linear(4, 2)(torch.ones(1, 4))
+    assert out.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(
+    "bf16, dtype, scaling", [(True, "bfloat16", False), (False, "float16", True)]
+)
+def test_amp_config_cuda(monkeypatch, bf16, dtype, scaling):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    config = amp_config("auto", torch.device("cuda"))
+    assert config.dtype == getattr(torch, dtype)
+    assert config.grad_scaling is scaling
+    assert not amp_config(False, torch.device("cuda")).enabled
+
+
+# ---------------------------------------------------------------------------
+# The run of one call
+# ---------------------------------------------------------------------------
+
+
+def test_run_context_sets_threads_seeds_and_nests():
+    owner = object()
+    before = torch.get_num_threads()
+    with run_context(owner, device="cpu", n_threads=1, mixed_precision=False,
+                     training=True, random_state=3) as run:
+        assert current_run(owner) is run and torch.get_num_threads() == 1
+        assert run.seed is not None and set(run.generators) == {
+            "shuffle", "augment", "mixup"}
+        first = torch.rand(1)
+        # A call inside the call (fit's validation scores) reuses the run.
+        with run_context(owner, device="cpu", n_threads=2, mixed_precision=True,
+                         training=False) as inner:
+            assert inner is run
+    assert current_run(owner) is None and torch.get_num_threads() == before
+    with run_context(owner, device="cpu", n_threads=1, mixed_precision=False,
+                     training=True, random_state=3):
+        assert torch.equal(torch.rand(1), first)
+    with run_context(owner, device="cpu", n_threads=None, mixed_precision=True,
+                     training=False) as predicting:
+        assert predicting.seed is None and predicting.generators == {}
+        assert predicting.amp.enabled
