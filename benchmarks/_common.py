@@ -281,7 +281,7 @@ def load_task_images(name: str, args, kwargs: dict):
     print(f"\n== {name}: {task['description']}; {len(task['y'])} images ==")
     splits = make_splits(task["y"], args.folds, args.random_state)
     t0 = time.perf_counter()
-    X = read_task_images(task["filenames"], read_size(kwargs, splits))
+    X = read_task_images(task["filenames"], read_size(recipe_kwargs(kwargs, task)))
     print(f"    read {X.shape} in {time.perf_counter() - t0:.1f} s")
     return task, splits, X
 
@@ -289,26 +289,25 @@ def load_task_images(name: str, args, kwargs: dict):
 _IMAGE_CACHE: dict = {}
 
 
-def read_size(kwargs: dict, splits) -> int:
+def read_size(kwargs: dict) -> int:
     """Return the side the folds' pipelines read at.
 
-    ``image_size`` of ``make_leukemia_pipeline(**kwargs)``, or, for
-    ``"auto"``, the side it chooses for the training sets of ``splits``, so
-    that the images read once here pass each fold's ``read`` step unchanged.
+    ``image_size`` of ``make_leukemia_pipeline(**kwargs)`` (the recipe's for
+    ``kwargs["n_images"]``), so that the images read once here pass each
+    fold's ``read`` step unchanged.
     """
     from sklearn_leukemia import make_leukemia_pipeline
-    from sklearn_leukemia.utils._budget import auto_image_size, is_auto
 
-    size = make_leukemia_pipeline(**kwargs)[0].image_size
-    if not is_auto(size):
-        return size
-    sides = {auto_image_size(len(train)) for train, _ in splits}
-    if len(sides) > 1:
-        raise ValueError(
-            f"image_size='auto' chooses {sorted(sides)} pixels for folds of "
-            "different sizes; give --image-size."
-        )
-    return sides.pop()
+    return make_leukemia_pipeline(**kwargs)[0].image_size
+
+
+def recipe_kwargs(kwargs: dict, task: dict) -> dict:
+    """``kwargs`` with the recipe of the whole task (``n_images``), unless given.
+
+    Every fold then trains what a fit on the whole task would, as the
+    command line's ``evaluate`` does.
+    """
+    return {"n_images": len(task["y"]), **kwargs}
 
 
 def read_task_images(filenames, image_size: int) -> np.ndarray:
@@ -387,7 +386,7 @@ def _fit_fold(fold: int) -> dict:
         "device": device,
         "gpu": gpu,
         "epochs_run": len(history) if history is not None else None,
-        # What augment="auto" chose for this fold (None without augmentation).
+        # The augmentation this fold trained with (None without one).
         "augment": policy_name(getattr(clf, "augmentation_", None)),
         "predict_variants": also,
     }

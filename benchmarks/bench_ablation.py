@@ -222,8 +222,8 @@ def main(argv=None) -> int:
         for name, change in variants.items():
             if name in predict_only:
                 continue  # predicted from the fits of "default"
-            kwargs = {**base, **change}
-            size = C.read_size(kwargs, splits)
+            kwargs = C.recipe_kwargs({**base, **change}, task)
+            size = C.read_size(kwargs)
             t0 = time.perf_counter()
             X = C.read_task_images(task["filenames"], size)
             print(

@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     for name in tasks:
         task, splits, X = C.load_task_images(name, args, kwargs)
 
-        def make_model():
+        def make_model(kwargs=C.recipe_kwargs(kwargs, task)):
             pipe = make_leukemia_pipeline(random_state=args.random_state, **kwargs)
             return CornerMasked(pipe, fit_region=fit_region,
                                 predict_region=fit_region)

@@ -68,8 +68,8 @@ def _full_fit_child(filenames, y, kwargs, random_state):
         "classifier_threads": getattr(clf, "n_threads_", None),
         "device": str(clf.device_),
         "epochs_run": len(clf.history_),
-        "image_size": [int(side) for side in pipe[0].image_size_ or ()],
-        "progressive_resizing": clf.progressive_resizing_,
+        "image_size": [int(pipe[0].image_size)] * 2,
+        "progressive_resizing": clf.progressive_resizing,
         "augment": C.policy_name(clf.augmentation_),
     }
 
@@ -88,7 +88,8 @@ def full_fit(args, kwargs) -> dict:
         "in a fresh forked process =="
     )
     result = C.run_in_child(
-        _full_fit_child, task["filenames"], task["y"], kwargs, args.random_state
+        _full_fit_child, task["filenames"], task["y"],
+        C.recipe_kwargs(kwargs, task), args.random_state,
     )
     result["task"] = name
     print(
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
         for name in tasks:
             task, splits, X = C.load_task_images(name, args, kwargs)
 
-            def make_model():
+            def make_model(kwargs=C.recipe_kwargs(kwargs, task)):
                 return make_leukemia_pipeline(
                     random_state=args.random_state, **kwargs
                 )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +41,127 @@ def _allowed_classes() -> dict[str, type]:
     import torch
     from torch.utils.data import DataLoader
 
-    from sklearn_leukemia._torch_utils import ImageBatchDataset
+    from sklearn_leukemia._data import ImageBatchDataset
 
     classes += [torch.nn.CrossEntropyLoss, DataLoader, ImageBatchDataset]
-    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
+    allowed = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
+    # Where files of version 0.1.0.dev0 up to 5d3944a found it.
+    allowed["sklearn_leukemia._torch_utils.ImageBatchDataset"] = ImageBatchDataset
+    return allowed
+
+
+#: Parameters that files written before the defaults were decided in
+#: ``training_recipe`` may hold as "auto", with the fitted attribute (or
+#: classifier state) that holds what "auto" chose.
+_LEGACY_AUTO = {
+    "sklearn_leukemia.preprocessing._reader.ImageReader": {
+        "image_size": "image_size_"
+    },
+    "sklearn_leukemia.preprocessing._resize.ImageResizer": {"size": "size_"},
+    "sklearn_leukemia.classifier.SECNNClassifier": {
+        "max_epochs": "max_epochs_",
+        "progressive_resizing": "progressive_resizing_",
+        "augmentation": "augmentation_",
+    },
+}
+
+
+def _upgrade(doc: dict) -> dict:
+    """Bring an estimator's description from an older file to today's classes.
+
+    "auto" parameters take the value their fit chose; the classifier's
+    ``weight_decay`` becomes ``optimizer__weight_decay``, its
+    ``validation_fraction`` (early stopping's split, unused by a fitted
+    model) is dropped, and a file older than its ``tta`` or
+    ``augmentation`` parameter gets the default of its time, None.
+    """
+    legacy = _LEGACY_AUTO.get(doc["class"])
+    if legacy is None:
+        return doc
+    params = dict(doc["params"])
+    if doc["class"].endswith(".SECNNClassifier"):
+        params.setdefault("tta", None)
+        params.setdefault("augmentation", None)
+    fitted = dict(doc.get("fitted", {}))
+    state = doc.get("state", {}).get("__dict__", {})
+    for param, attr in legacy.items():
+        chosen = fitted.pop(attr, state.get(attr))
+        if params.get(param) == "auto":
+            params[param] = chosen
+    if "weight_decay" in params:
+        params.setdefault("optimizer__weight_decay", params.pop("weight_decay"))
+    params.pop("validation_fraction", None)
+    upgraded = dict(doc, params=params)
+    if "fitted" in doc:
+        upgraded["fitted"] = fitted
+    return upgraded
 
 
 def _qualname(obj) -> str:
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _network_state(clf) -> tuple[dict, dict[str, np.ndarray]]:
+    """Return a fitted SECNNClassifier's state as JSON-able values and arrays."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(clf, "module_")
+    state = {
+        "classes_": np.asarray(clf.classes_),
+        "n_channels_in_": int(clf.n_channels_in_),
+        "class_weight_": clf.class_weight_,
+        "value_range_": clf.value_range_,
+        "augmentation_": getattr(clf, "augmentation_", None),
+        "device_": clf.device_,
+        # Epoch-level entries only: the per-batch records are bulky.
+        "history": [
+            {k: v for k, v in row.items() if k != "batches"}
+            for row in clf.history_
+        ],
+    }
+    arrays = {
+        name: tensor.detach().cpu().numpy()
+        for name, tensor in clf.module_.state_dict().items()
+    }
+    return state, arrays
+
+
+def _restore_network(clf, state: dict, arrays: dict) -> None:
+    """Rebuild a fitted SECNNClassifier from :func:`_network_state`'s output."""
+    import torch
+    from skorch.history import History
+
+    from sklearn_leukemia._runtime import resolve_device
+
+    clf.classes_inferred_ = np.asarray(state["classes_"])
+    clf.n_channels_in_ = state["n_channels_in_"]
+    clf.class_weight_ = state["class_weight_"]
+    clf.value_range_ = state["value_range_"]
+    clf.augmentation_ = state.get("augmentation_")
+    try:
+        resolve_device(clf.device)
+    except (RuntimeError, ValueError):
+        warnings.warn(
+            f"the model was trained with device={clf.device!r}, which is "
+            "not available here; it is loaded on the CPU.",
+            UserWarning,
+            stacklevel=4,
+        )
+        clf.device = "cpu"
+    clf.initialize()
+    device = torch.device(clf.device_)
+    clf.module_.load_state_dict(
+        {name: torch.from_numpy(np.array(a)).to(device) for name, a in
+         arrays.items()}
+    )
+    clf.history = History(state["history"])
+
+
+def _is_network(est) -> bool:
+    from sklearn_leukemia.classifier import SECNNClassifier
+
+    return isinstance(est, SECNNClassifier)
 
 
 class _Encoder:
@@ -126,8 +238,8 @@ class _Encoder:
             for k, v in est.get_params(deep=False).items()
         }
         doc = {"class": name, "params": params}
-        if hasattr(est, "_get_portable_state"):
-            state, arrays = est._get_portable_state()
+        if _is_network(est):
+            state, arrays = _network_state(est)
             doc["state"] = self.value(state, f"{key}.state")
             for array_name, array in arrays.items():
                 self.arrays[f"{key}.tensor.{array_name}"] = np.ascontiguousarray(array)
@@ -181,6 +293,7 @@ class _Decoder:
 
     def estimator(self, doc: dict, key: str):
         cls = self.cls(doc["class"])
+        doc = _upgrade(doc)
         if "steps" in doc:
             steps = [
                 (
@@ -197,7 +310,7 @@ class _Decoder:
         if "state" in doc:
             prefix = f"{key}.tensor."
             arrays = {name: self.arrays[prefix + name] for name in doc["tensors"]}
-            est._set_portable_state(self.value(doc["state"]), arrays)
+            _restore_network(est, self.value(doc["state"]), arrays)
         else:
             for attr, value in doc.get("fitted", {}).items():
                 setattr(est, attr, self.value(value))
@@ -254,7 +367,9 @@ def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) 
     >>> load_model(path, return_metadata=True)[1]
     {'site': 'lab 2'}
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
+
+    from sklearn_leukemia.io import atomic_write_bytes
 
     metadata = _check_metadata(metadata)
     encoder = _Encoder(_allowed_classes())
@@ -269,17 +384,8 @@ def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) 
         # An optional key: files without it, and readers that do not know
         # it, stay compatible, so the format version is unchanged.
         header["metadata"] = metadata
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    os.close(fd)
-    try:
-        save_file(encoder.arrays, tmp, metadata={_META_KEY: json.dumps(header)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    data = save(encoder.arrays, metadata={_META_KEY: json.dumps(header)})
+    return atomic_write_bytes(path, data)
 
 
 def _check_metadata(metadata) -> dict:

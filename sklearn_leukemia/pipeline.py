@@ -1,175 +1,188 @@
-"""The leukemia pipeline of the design document, built by one function."""
+"""The leukemia pipeline, and the one place where its defaults are decided.
+
+:func:`make_leukemia_pipeline` builds the imbalanced-learn Pipeline of the
+design; :func:`training_recipe` is the only rule that adapts a default to
+the data: the image size, epochs, progressive resizing and augmentation of a
+training set of a given size. The factory applies it once, to the count it
+is given, so that every fit of the pipeline it returns (each
+cross-validation fold and the final refit) trains the same recipe.
+"""
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 from imblearn.pipeline import Pipeline
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
 
-_CONTRAST = (None, "stretch", "clahe", "gamma")
-_DENOISE = (None, "gaussian", "median", "bilateral", "nl_means")
-_NORMALIZE = (None, "unit", "symmetric", "standard")
+from sklearn_leukemia import _options
+from sklearn_leukemia.augmentation import AugmentationPolicy
+
+__all__ = ["LARGE_SET", "make_leukemia_pipeline", "training_recipe"]
+
+#: Training sets of at least this many images get the large-set recipe.
+LARGE_SET = 1500
+#: The recipe of a large set, also the defaults of the estimators.
+_LARGE = {
+    "image_size": 96,
+    "max_epochs": 150,
+    "progressive_resizing": None,
+    "augment": "erase",
+}
+#: A smaller set trains longer on larger images, grown from half their side.
+_SMALL = {"image_size": 128, "progressive_resizing": 0.5, "augment": "flips"}
+#: Image passes of a small set's training (epochs times images), and the
+#: most epochs it gets.
+_SMALL_IMAGE_PASSES = 225_000
+_SMALL_MAX_EPOCHS = 250
 
 
-def _check_choice(value, name: str, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(
-            f"{name}={value!r} is not supported; expected one of "
-            f"{[str(a) for a in allowed]}."
-        )
+@validate_params(
+    {"n_images": [Interval(Integral, 1, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
+)
+def training_recipe(n_images=None) -> dict:
+    """Return the settings a default fit uses for a training set of ``n_images``.
+
+    One training budget (about 2,000 images in 10 minutes on 2 CPU cores) is
+    spent by the size of the set. From :data:`LARGE_SET` (1,500) images up,
+    or when the size is not given: 96-pixel images, 150 epochs, no
+    progressive resizing, flips and random erasing. Below: 128-pixel images
+    trained from half their side, flips only, and the epochs of 225,000
+    image passes (150 to 250). The rule counts images; it does not look at
+    them. The :doc:`benchmarks </benchmarks>` give the numbers behind it.
+
+    Parameters
+    ----------
+    n_images : int or None, default=None
+        Images of the whole training set, before any oversampling.
+
+    Returns
+    -------
+    recipe : dict
+        ``image_size``, ``max_epochs``, ``progressive_resizing`` and
+        ``augment``, as :func:`make_leukemia_pipeline` takes them.
+
+    Examples
+    --------
+    >>> from sklearn_leukemia.pipeline import training_recipe
+    >>> training_recipe(1938)
+    {'image_size': 96, 'max_epochs': 150, 'progressive_resizing': None, \
+'augment': 'erase'}
+    >>> training_recipe(800)["max_epochs"]
+    250
+    """
+    if n_images is None or n_images >= LARGE_SET:
+        return dict(_LARGE)
+    epochs = round(_SMALL_IMAGE_PASSES / n_images)
+    return {**_SMALL, "max_epochs": min(_SMALL_MAX_EPOCHS, max(150, epochs))}
 
 
+@validate_params(
+    {
+        "n_images": [Interval(Integral, 1, None, closed="left"), None],
+        "image_size": [
+            Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}),
+        ],
+        "progressive_resizing": [
+            Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None,
+        ],
+        "contrast": [StrOptions(set(_options.CONTRAST_METHODS)), None],
+        "denoise": [StrOptions(set(_options.DENOISE_METHODS)), None],
+        "normalize": [StrOptions(set(_options.NORMALIZE_METHODS)), None],
+        "augment": [
+            StrOptions({"auto", *_options.AUGMENTATION_PRESETS}),
+            "boolean",
+            AugmentationPolicy,
+            None,
+        ],
+        "n_copies": [Interval(Integral, 0, None, closed="left")],
+        "balance": ["boolean"],
+        "architecture": [str, callable],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "tta": [StrOptions(set(_options.TTA_MODES)), None],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "memory": [str, HasMethods(["cache"]), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_leukemia_pipeline(
     *,
-    image_size: int | str = "auto",
-    progressive_resizing: float | str | None = "auto",
-    contrast: str | None = None,
-    denoise: str | None = None,
-    normalize: str | None = "standard",
+    n_images=None,
+    image_size="auto",
+    progressive_resizing="auto",
+    contrast=None,
+    denoise=None,
+    normalize="standard",
     augment="auto",
-    n_copies: int = 0,
-    balance: bool = False,
-    architecture: str = "secnn",
+    n_copies=0,
+    balance=False,
+    architecture="secnn",
     class_weight=None,
     tta="dihedral",
-    n_jobs: int | None = None,
+    n_jobs=None,
     random_state=None,
     memory=None,
     **classifier_params,
 ) -> Pipeline:
     """Build the imbalanced-learn Pipeline from file paths to a fitted SE-CNN.
 
-    The steps, in order and with these names, are ``read``
+    The steps, in order and with these names: ``read``
     (:class:`~sklearn_leukemia.preprocessing.ImageReader`), ``resize``
     (:class:`~sklearn_leukemia.preprocessing.ImageResizer`), ``contrast``
     (:class:`~sklearn_leukemia.preprocessing.ContrastAdjuster`), ``denoise``
     (:class:`~sklearn_leukemia.preprocessing.ImageDenoiser`), ``normalize``
-    (:class:`~sklearn_leukemia.preprocessing.IntensityNormalizer`), ``augment``
-    (:class:`~sklearn_leukemia.augmentation.ImageAugmenter`, a sampler that
-    only runs in ``fit``) and ``classifier``
-    (:class:`~sklearn_leukemia.SECNNClassifier`). A step that is switched off
-    is ``"passthrough"`` but keeps its name, so that a grid search can switch
-    it on: ``{"denoise": [ImageDenoiser(method="median"), "passthrough"]}``.
-
-    The pipeline takes file paths or image arrays alike: ``read`` reads paths
-    (resizing while reading) and passes arrays through to ``resize``.
+    (:class:`~sklearn_leukemia.preprocessing.IntensityNormalizer`),
+    ``oversample`` (:class:`~sklearn_leukemia.augmentation.ImageAugmenter`, a
+    sampler that only runs in ``fit``) and ``classifier``
+    (:class:`~sklearn_leukemia.SECNNClassifier`). A step switched off is
+    ``"passthrough"`` and keeps its name, so that a grid search can switch it
+    on. ``read`` takes file paths or passes image arrays through.
 
     Parameters
     ----------
+    n_images : int or None, default=None
+        Images of the training set the pipeline is for: the ``"auto"``
+        settings are :func:`training_recipe`'s for this many. Give the size
+        of the whole set you cross-validate, so that the folds train the
+        same recipe as the final fit. None takes the recipe of a large set.
     image_size : int or "auto", default="auto"
-        Side of the square images the network sees. ``"auto"`` spends the
-        training budget of a default fit (about 2,000 images in 10 minutes
-        on 2 CPU cores; see :ref:`the benchmarks <auto-size>`): 96 pixels
-        when ``fit`` is given 1,500 images or more, 128 below, chosen by the
-        ``read`` and ``resize`` steps in ``fit`` (their ``image_size_`` and
-        ``size_``). The paper uses 224: in its one full-length run on the
-        binary all-taleqani task (seed 0) it made 3 errors of 1,938 and 1
-        benign field wrong, against 6 and 2 at 96 pixels, meeting every
-        binary goal of the benchmarks (on the four-class task 9 errors
-        against 13, short of its goal), but a fit took about five times as
-        long (about 22 minutes for 1,938 images on 2 CPU cores); try it on
-        a GPU. In cross-validation of the 1,938
-        smear fields of ``all-taleqani`` with the flips alone, 96 pixels did
-        as well as 128 (within the noise of the seeds); with the erasing
-        such sets now get, 128 pixels made fewer errors (the four classes
-        read as binary: 31 against 45 over seven seeds; trained on the two
-        sides, 25 against 35 over five) for 1.5 times the training time, but
-        failed, each time by one image, the two rules set before the runs
-        for changing the defaults (:ref:`past-the-defaults`): where the
-        binary question matters and the time can be spent, try
-        ``image_size=128``. On the 800 single-cell crops of
-        ``pbc-normal``, 128 pixels trained progressively made 64 errors
-        over three cross-validation seeds against 115 at 96 (97.3%
-        accuracy against 95.2%). The rule goes by
-        the number of images, not by what they show: on a small set of
-        smear fields where the benign class is the one to protect, compare
-        with ``image_size=96``, which made fewer benign errors on
-        ``all-taleqani``. A cross-validation of a set just above 1,500
-        images trains its folds on fewer than 1,500, so at 128 pixels,
-        while the final fit uses 96: give a size to compare like with like.
+        Side of the square images the network sees.
     progressive_resizing : float, "auto" or None, default="auto"
-        Progressive resizing of the classifier (see
-        :class:`~sklearn_leukemia.SECNNClassifier`): the first epoch trains
-        on the images shrunk to this fraction of their size, the scale grows
-        to full size at three quarters of the epochs, and the last quarter
-        and every prediction use the full size. ``"auto"`` is 0.5 when the
-        classifier is fitted on fewer than 1,500 images and None from 1,500
-        up, the same budget as ``image_size="auto"``: 128 pixels trained from
-        0.5 cost about 1.3 times 96 pixels at full size per image. None
-        trains at full size throughout. With ``image_size=128``, in
-        cross-validation of the 1,938 images of ``all-taleqani`` (folds of
-        1,550), it made 35 errors over three seeds against 29 for 96 pixels
-        at full size, and 16 of 855 benign fields wrong against 9.
+        Scale of the first epoch's training images (see
+        :class:`~sklearn_leukemia.SECNNClassifier`); None trains at full
+        size.
     contrast : {"stretch", "clahe", "gamma"} or None, default=None
-        Contrast adjustment, or none. The paper adjusts contrast and
-        denoises; on the real smears of the benchmarks, contrast stretching
-        with median denoising lowered the accuracy of both tasks (the
-        leukemic-versus-benign one from 99.6% to 98.4%), so both are off by
-        default.
+        Contrast adjustment, or none.
     denoise : {"gaussian", "median", "bilateral", "nl_means"} or None, \
 default=None
         Noise removal, or none.
     normalize : {"standard", "unit", "symmetric"} or None, default="standard"
-        Intensity normalization: per-channel z-score learned in fit, [0, 1] or
-        [-1, 1]. With None the classifier scales uint8 images to [0, 1].
+        Per-channel z-score learned in fit, [0, 1] or [-1, 1]; None leaves
+        the classifier to scale uint8 images to [0, 1].
     augment : str, bool or AugmentationPolicy, default="auto"
-        Random augmentation of every training batch, freshly drawn at each
-        epoch on the training device. ``"auto"`` is ``"erase"`` when the
-        classifier is fitted on 1,500 images or more and ``"flips"`` below
-        (its ``augmentation_`` says which), the threshold of
-        ``image_size="auto"``. Otherwise a name of
-        :meth:`AugmentationPolicy.preset
-        <sklearn_leukemia.augmentation.AugmentationPolicy.preset>`:
-        ``"flips"`` (horizontal and vertical flips only), ``"dihedral"``
-        (flips and transposition), ``"erase"`` (flips and random erasing of
-        one rectangle), ``"orientation"`` (flips and rotations),
-        ``"paper"`` or ``"default"``; True is the same
-        as ``"default"`` (every change of
-        :class:`~sklearn_leukemia.augmentation.AugmentationPolicy`, colour
-        included); a policy is used as given; False switches it off. Never
-        applied at prediction. On the smear fields of ``all-taleqani``
-        (folds of 1,550 images), ``"erase"`` made 54 four-class errors over
-        eight cross-validation seeds against 89 for ``"flips"``, and 35
-        binary ones against 42 over five; on the single-cell crops of
-        ``pbc-normal`` (folds of 640) it lost 9-10 images of 800 per seed,
-        where the flips meet the goal (see :ref:`the benchmarks
-        <random-erasing>`). The rule counts images and does not look at
-        them: on a large set of single-cell crops, compare with
-        ``augment="flips"``.
+        Augmentation of every training batch, never of a prediction: a
+        preset name of :meth:`AugmentationPolicy.preset
+        <sklearn_leukemia.augmentation.AugmentationPolicy.preset>`, a policy,
+        True (``"default"``) or False (none).
     n_copies : int, default=0
-        Augmented copies of each training image added once, before training,
-        by the ``augment`` sampler step (0 switches the step off unless
-        ``balance`` is True).
+        Augmented copies of each training image added once before training
+        by the ``oversample`` step (0 switches it off unless ``balance``).
     balance : bool, default=False
-        Oversample minority classes with augmented copies until classes are
-        even (``augment`` sampler step).
-    architecture : str, default="secnn"
-        Network from the architecture registry
-        (:func:`~sklearn_leukemia.nn.list_architectures`).
+        Oversample minority classes with augmented copies until the classes
+        are even (``oversample`` step).
+    architecture : str or callable, default="secnn"
+        Network from the architecture registry.
     class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the loss (see
-        :class:`~sklearn_leukemia.SECNNClassifier`). None counts every image
-        alike; ``"balanced"`` weights each class by the inverse of its
-        frequency, so that a minority class counts as much in the loss as the
-        majority. On all-taleqani (almost six leukemic images to one benign)
-        the unweighted loss made fewer errors over three cross-validation
-        seeds (60 against 66, binary and four-class together, a gain within
-        the spread of the seeds) with the same specificity; on a set far
-        more unbalanced than that, try ``"balanced"`` or ``balance=True``.
+        Weights of the classes in the loss.
     tta : {"dihedral", "flips"} or None, default="dihedral"
-        Test-time views of the classifier (see
-        :class:`~sklearn_leukemia.SECNNClassifier`, whose own default is
-        None): each prediction averages the network's log-probabilities for
-        the image in its eight orientations (the four mirror images of the
-        image and of its transpose; ``"flips"``: the image and its three
-        mirror images), the same deterministic views for every image, so a
-        prediction does not depend on how the slide lay under the camera.
-        Training is unchanged; prediction takes eight (four) times as long.
-        The eight views need square images, which ``image_size`` gives; a
-        non-square ``resize__size`` needs ``tta="flips"``. On the real smears
-        of the benchmarks, over three seeds, the eight views made 19 fewer
-        errors than the four flips on the eight cell types of ``pbc-normal``
-        (95.96% against 95.17% on average) and were level on ``all-taleqani``
-        (1 error fewer on the binary task, 4 more on the four-class one, of
-        5,814 predictions each). None predicts from the image alone.
+        Test-time views of the classifier.
     n_jobs : int or None, default=None
         Parallel image reading.
     random_state : int, RandomState instance or None, default=None
@@ -177,9 +190,9 @@ default=None
     memory : str or joblib.Memory, default=None
         Caches fitted transformers, as in :class:`imblearn.pipeline.Pipeline`.
     **classifier_params
-        Passed to :class:`~sklearn_leukemia.SECNNClassifier`, for example
-        ``max_epochs=20``, ``lr=3e-3``, ``module__width=16`` or
-        ``device="cuda"``.
+        Passed to :class:`~sklearn_leukemia.SECNNClassifier`, e.g.
+        ``max_epochs=20`` (default: the recipe's), ``lr=3e-3``,
+        ``module__width=16`` or ``device="cuda"``.
 
     Returns
     -------
@@ -193,14 +206,14 @@ default=None
     >>> pipe = make_leukemia_pipeline(image_size=16, max_epochs=1, batch_size=8,
     ...                               module__width=4, random_state=0)
     >>> [name for name, _ in pipe.steps]
-    ['read', 'resize', 'contrast', 'denoise', 'normalize', 'augment', 'classifier']
+    ['read', 'resize', 'contrast', 'denoise', 'normalize', 'oversample', \
+'classifier']
     >>> X = np.random.default_rng(0).integers(0, 256, (12, 20, 20, 3), np.uint8)
     >>> y = np.array(["normal", "ALL"] * 6)
     >>> pipe.fit(X, y).predict(X[:2]).shape
     (2,)
     """
-    from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
-    from sklearn_leukemia.augmentation._policy import PRESETS
+    from sklearn_leukemia.augmentation import ImageAugmenter
     from sklearn_leukemia.classifier import SECNNClassifier
     from sklearn_leukemia.preprocessing import (
         ContrastAdjuster,
@@ -209,30 +222,25 @@ default=None
         ImageResizer,
         IntensityNormalizer,
     )
-    from sklearn_leukemia.utils._budget import is_auto
 
-    _check_choice(contrast, "contrast", _CONTRAST)
-    _check_choice(denoise, "denoise", _DENOISE)
-    _check_choice(normalize, "normalize", _NORMALIZE)
-    if isinstance(augment, AugmentationPolicy):
-        policy = augment
+    recipe = training_recipe(n_images)
+    if image_size == "auto":
+        image_size = recipe["image_size"]
+    if isinstance(progressive_resizing, str):
+        progressive_resizing = recipe["progressive_resizing"]
+    if classifier_params.get("max_epochs", "auto") == "auto":
+        classifier_params["max_epochs"] = recipe["max_epochs"]
+    if augment == "auto":
+        augment = recipe["augment"]
     elif augment is True:
-        policy = AugmentationPolicy()
-    elif augment is False or augment is None:
-        policy = None
-    elif is_auto(augment):
-        policy = "auto"
-    elif isinstance(augment, str) and augment in PRESETS:
-        policy = AugmentationPolicy.preset(augment)
-    else:
-        raise ValueError(
-            f"augment={augment!r} is not supported; expected one of "
-            f"{['auto', *PRESETS]}, True, False or an AugmentationPolicy."
-        )
+        augment = "default"
+    elif augment is False:
+        augment = None
 
     sampler = "passthrough"
     if n_copies or balance:
-        # An explicit policy (not None) so a grid can tune augment__policy__*.
+        # An explicit policy (not None), so that a grid can tune
+        # oversample__policy__*.
         sampler = ImageAugmenter(
             policy=AugmentationPolicy(),
             n_copies=n_copies,
@@ -248,7 +256,7 @@ default=None
             "normalize",
             IntensityNormalizer(method=normalize) if normalize else "passthrough",
         ),
-        ("augment", sampler),
+        ("oversample", sampler),
         (
             "classifier",
             SECNNClassifier(
@@ -256,7 +264,7 @@ default=None
                 class_weight=class_weight,
                 tta=tta,
                 progressive_resizing=progressive_resizing,
-                augmentation=policy,
+                augmentation=augment,
                 random_state=random_state,
                 **classifier_params,
             ),

@@ -63,19 +63,16 @@ def test_pipeline_round_trip_gives_identical_predictions(
     assert clf.tta == "dihedral"
     assert list(clf.classes_) == list(fitted_pipeline.classes_)
     assert len(clf.history) == 2
-    assert clf.max_epochs_ == 2
+    assert clf.max_epochs == 2
     norm = loaded.named_steps["normalize"]
     np.testing.assert_array_equal(
         norm.mean_, fitted_pipeline.named_steps["normalize"].mean_
     )
-    # "auto" comes back as it was given, and the policy it chose as an
-    # object with its parameters
-    assert clf.augmentation == "auto"
+    # The preset name comes back as it was given, and its policy as an
+    # object with its parameters.
+    assert clf.augmentation == "erase"
     assert clf.augmentation_.get_params() == (
-        fitted_pipeline.named_steps["classifier"].augmentation_.get_params()
-    )
-    assert clf.augmentation_.get_params() == (
-        AugmentationPolicy.preset("flips").get_params()
+        AugmentationPolicy.preset("erase").get_params()
     )
 
 
@@ -91,6 +88,7 @@ def test_file_without_tta_predicts_from_the_image_alone(
 
     _rewrite_header(path, edit)
     old = load_model(path)
+    # None, the default when tta did not exist (today's is "dihedral").
     assert old.named_steps["classifier"].tta is None
     plain = load_model(save_model(fitted_pipeline, tmp_path / "new.slk"))
     plain.set_params(classifier__tta=None)
@@ -115,19 +113,28 @@ def test_training_option_round_trips_and_old_files_load_without_it(
     assert getattr(load_model(path).named_steps["classifier"], name) == 0.0
 
 
-def test_file_without_max_epochs_attribute_loads(smears, tmp_path):
-    # Files written before max_epochs="auto" existed have no max_epochs_.
-    X, y = smears
-    clf = SECNNClassifier(max_epochs=1, batch_size=8, module__width=4).fit(X, y)
-    path = save_model(clf, tmp_path / "old.slk")
+def test_file_of_version_0_1_loads_and_predicts_as_it_did():
+    # Written at 5d3944a (tests/data), when the sizes of a default fit were
+    # chosen in fit ("auto" parameters), the sampler step was "augment" and
+    # the classifier had weight_decay and validation_fraction.
+    from pathlib import Path
 
-    def edit(header):
-        del header["model"]["state"]["__dict__"]["max_epochs_"]
-
-    _rewrite_header(path, edit)
-    old = load_model(path)
-    assert not hasattr(old, "max_epochs_")
-    np.testing.assert_array_equal(old.predict(X), clf.predict(X))
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "model_v0.1_expected.npz")
+    model, metadata = load_model(data / "model_v0.1.slk", return_metadata=True)
+    assert metadata["made_by"].startswith("sklearn-leukemia 0.1.0.dev0")
+    np.testing.assert_array_equal(model.predict_proba(expected["X"]),
+                                  expected["proba"])
+    # What "auto" chose is now the parameter; the fitted choices are gone.
+    assert model.named_steps["read"].image_size == (128, 128)
+    assert model.named_steps["resize"].size == (128, 128)
+    assert not hasattr(model.named_steps["read"], "image_size_")
+    clf = model.named_steps["classifier"]
+    assert clf.max_epochs == 250 and clf.progressive_resizing == 0.5
+    assert clf.augmentation.preset_name() == "flips"
+    assert clf.get_params()["optimizer__weight_decay"] == 2e-4
+    assert "validation_fraction" not in clf.get_params()
+    assert [name for name, _ in model.steps][5] == "augment"
 
 
 def test_loaded_pipeline_can_be_refitted(fitted_pipeline, smears, tmp_path):

@@ -7,6 +7,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn_leukemia import SECNNClassifier, make_leukemia_pipeline
 from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter
 from sklearn_leukemia.datasets import make_blood_smear
+from sklearn_leukemia.pipeline import LARGE_SET, training_recipe
 from sklearn_leukemia.preprocessing import ImageDenoiser
 
 TINY = dict(image_size=16, max_epochs=1, batch_size=8, module__width=4)
@@ -17,20 +18,23 @@ def test_steps_and_recipe_defaults():
     assert isinstance(pipe, Pipeline)
     names = [name for name, _ in pipe.steps]
     assert names == [
-        "read", "resize", "contrast", "denoise", "normalize", "augment", "classifier"
+        "read", "resize", "contrast", "denoise", "normalize", "oversample",
+        "classifier",
     ]
-    assert pipe.named_steps["read"].image_size == "auto"
-    assert pipe.named_steps["resize"].size == "auto"
+    # Without a count, the recipe of a large set.
+    assert pipe.named_steps["read"].image_size == 96
+    assert pipe.named_steps["resize"].size == 96
     assert pipe.named_steps["contrast"] == "passthrough"
     assert pipe.named_steps["denoise"] == "passthrough"
     assert pipe.named_steps["normalize"].method == "standard"
-    assert pipe.named_steps["augment"] == "passthrough"
+    assert pipe.named_steps["oversample"] == "passthrough"
     clf = pipe.named_steps["classifier"]
     assert isinstance(clf, SECNNClassifier)
     assert clf.class_weight is None
     assert clf.tta == "dihedral"
-    assert clf.progressive_resizing == "auto"
-    assert clf.augmentation == "auto"
+    assert clf.progressive_resizing is None
+    assert clf.augmentation == "erase"
+    assert clf.max_epochs == 150
 
 
 def test_classifier_params_override_the_recipe():
@@ -61,45 +65,58 @@ def test_progressive_resizing_trains_small_first_and_predicts_at_full_size():
     ).fit(X, y)
     assert "train_scale" not in fixed.named_steps["classifier"].history_[-1]
     assert not np.allclose(fixed.predict_proba(X), pipe.predict_proba(X))
-    with pytest.raises(ValueError, match="progressive_resizing=2"):
+    with pytest.raises(ValueError, match="'progressive_resizing' parameter"):
         make_leukemia_pipeline(**tiny, progressive_resizing=2).fit(X, y)
 
 
-def test_auto_size_and_resizing_follow_the_number_of_training_images(
-    monkeypatch, tmp_path
-):
-    # The default budget: 128 pixels trained progressively below LARGE_SET
-    # images, 96 at full size from it up (shrunk to 20 images here).
-    from sklearn_leukemia import load_model, save_model
+@pytest.mark.parametrize(
+    "n_images, expected",
+    [
+        (None, (96, 150, None, "erase")),
+        (LARGE_SET, (96, 150, None, "erase")),
+        (100_000, (96, 150, None, "erase")),
+        (LARGE_SET - 1, (128, 150, 0.5, "flips")),
+        (1200, (128, 188, 0.5, "flips")),
+        (1000, (128, 225, 0.5, "flips")),
+        (900, (128, 250, 0.5, "flips")),
+        (1, (128, 250, 0.5, "flips")),
+    ],
+)
+def test_training_recipe(n_images, expected):
+    # The documented rule: the cheapest recipe from 1,500 images up; below,
+    # 128 pixels grown from half the side, the flips, and the epochs of
+    # 225,000 image passes (150 to 250).
+    recipe = training_recipe(n_images)
+    keys = ("image_size", "max_epochs", "progressive_resizing", "augment")
+    assert tuple(recipe[k] for k in keys) == expected
+    pipe = make_leukemia_pipeline(n_images=n_images)
+    clf = pipe.named_steps["classifier"]
+    assert pipe.named_steps["read"].image_size == expected[0]
+    assert pipe.named_steps["resize"].size == expected[0]
+    assert (clf.max_epochs, clf.progressive_resizing, clf.augmentation) == expected[1:]
 
-    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 20)
-    X, y, _ = make_blood_smear(24, image_size=40, classes=("normal", "ALL"),
+
+def test_the_recipe_is_the_count_given_not_the_images_fitted():
+    # A fold of a cross-validation trains what the final fit trains, and the
+    # oversampling step does not change the recipe either.
+    X, y, _ = make_blood_smear(24, image_size=20, classes=("normal", "ALL"),
                                random_state=0)
-    params = {k: v for k, v in TINY.items() if k != "image_size"}
-    small = make_leukemia_pipeline(**params, random_state=0).fit(X[:16], y[:16])
-    assert small.named_steps["read"].image_size_ == (128, 128)
-    assert small.named_steps["resize"].size_ == (128, 128)
-    clf = small.named_steps["classifier"]
-    assert clf.progressive_resizing_ == 0.5
-    assert small[:-1].transform(X).shape == (24, 128, 128, 3)
-    # The same model as the explicit recipe.
-    explicit = make_leukemia_pipeline(
-        **params, image_size=128, progressive_resizing=0.5, random_state=0
-    ).fit(X[:16], y[:16])
-    np.testing.assert_array_equal(small.predict_proba(X), explicit.predict_proba(X))
-    # The fitted size travels with a saved model.
-    loaded = load_model(save_model(small, tmp_path / "small.slk"))
-    assert tuple(loaded.named_steps["read"].image_size_) == (128, 128)
-    np.testing.assert_allclose(loaded.predict_proba(X), small.predict_proba(X),
-                               atol=1e-6)
-    large = make_leukemia_pipeline(**params, random_state=0).fit(X, y)
-    assert large.named_steps["read"].image_size_ == (96, 96)
-    assert large.named_steps["resize"].size_ == (96, 96)
-    assert large.named_steps["classifier"].progressive_resizing_ is None
-    explicit = make_leukemia_pipeline(
-        **params, image_size=96, progressive_resizing=None, random_state=0
-    ).fit(X, y)
-    np.testing.assert_array_equal(large.predict_proba(X), explicit.predict_proba(X))
+    params = dict(n_images=24, max_epochs=4, batch_size=16, module__width=4,
+                  random_state=0, n_copies=2)
+    fold = make_leukemia_pipeline(**params).fit(X[:16], y[:16])
+    full = make_leukemia_pipeline(**params).fit(X, y)
+    for fitted in (fold, full):
+        assert fitted[:-2].transform(X).shape == (24, 128, 128, 3)
+        clf = fitted.named_steps["classifier"]
+        assert clf.progressive_resizing == 0.5 and clf.augmentation == "flips"
+        assert fitted.named_steps["classifier"].history_[0, "train_scale"] == 0.5
+    # Explicit settings win over the recipe.
+    pipe = make_leukemia_pipeline(n_images=24, image_size=32, max_epochs=3,
+                                  progressive_resizing=None, augment="erase")
+    assert pipe[0].image_size == 32 and pipe[-1].max_epochs == 3
+    assert pipe[-1].progressive_resizing is None and pipe[-1].augmentation == "erase"
+    with pytest.raises(ValueError, match="'n_images' parameter.*Got 0"):
+        make_leukemia_pipeline(n_images=0)
 
 
 def test_non_square_resize_needs_flips_and_fails_before_training():
@@ -126,26 +143,9 @@ def test_non_square_resize_needs_flips_and_fails_before_training():
     ],
 )
 def test_augment_choices(augment, expected):
-    policy = make_leukemia_pipeline(augment=augment).named_steps[
-        "classifier"
-    ].augmentation
-    assert policy.get_params() == expected.get_params()
-
-
-def test_augment_auto_is_passed_to_the_classifier_and_resolved_in_fit(monkeypatch):
-    # The classifier, which counts the training images, applies the rule.
-    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 20)
-    X = np.random.default_rng(0).integers(0, 256, (24, 20, 20, 3), np.uint8)
-    y = np.array(["normal", "ALL"] * 12)
-    pipe = make_leukemia_pipeline(image_size=16, max_epochs=1, batch_size=8,
-                                  module__width=4, random_state=0)
-    assert pipe[-1].augmentation == "auto"
-    assert pipe.fit(X, y)[-1].augmentation_.get_params() == (
-        AugmentationPolicy.preset("erase").get_params()
-    )
-    assert pipe.fit(X[:16], y[:16])[-1].augmentation_.get_params() == (
-        AugmentationPolicy.preset("flips").get_params()
-    )
+    X = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), np.uint8)
+    pipe = make_leukemia_pipeline(augment=augment, **TINY).fit(X, [0, 1] * 4)
+    assert pipe[-1].augmentation_.get_params() == expected.get_params()
 
 
 @pytest.mark.parametrize("augment", [False, None])
@@ -167,16 +167,21 @@ def test_given_policy_is_used_as_is():
         ({"contrast": "equalize"}, "contrast"),
         ({"denoise": "wiener"}, "denoise"),
         ({"normalize": "minmax"}, "normalize"),
+        ({"image_size": "large"}, "image_size"),
+        ({"tta": "rot90"}, "tta"),
     ],
 )
 def test_bad_choices_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=rf"{name}=.*expected one of"):
+    value = next(iter(kwargs.values()))
+    with pytest.raises(ValueError, match=rf"'{name}' parameter.*Got {value!r}"):
         make_leukemia_pipeline(**kwargs)
 
 
 def test_sampler_step_is_built_only_when_asked():
     assert make_leukemia_pipeline(n_copies=0)[5] == "passthrough"
-    sampler = make_leukemia_pipeline(n_copies=2, random_state=3).named_steps["augment"]
+    sampler = make_leukemia_pipeline(n_copies=2, random_state=3).named_steps[
+        "oversample"
+    ]
     assert isinstance(sampler, ImageAugmenter)
     assert (sampler.n_copies, sampler.random_state) == (2, 3)
     assert isinstance(make_leukemia_pipeline(balance=True)[5], ImageAugmenter)

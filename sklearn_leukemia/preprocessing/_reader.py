@@ -4,50 +4,43 @@ from __future__ import annotations
 
 import os
 import warnings
+from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_params,
+)
 
+from sklearn_leukemia._options import ON_ERROR
 from sklearn_leukemia.io import ImageReadError
 from sklearn_leukemia.io._read import _read_pixels
-from sklearn_leukemia.preprocessing._base import _check_choice, _check_size
 from sklearn_leukemia.preprocessing._resize import _resize
 from sklearn_leukemia.preprocessing._resize import _resize_one as _resize_image
-from sklearn_leukemia.utils._budget import auto_image_size, is_auto
-from sklearn_leukemia.utils._validation import check_images, is_integral
+from sklearn_leukemia.utils._validation import SIZE, check_images, check_size
 
-_ON_ERROR = ("raise", "skip")
 # Images per joblib task: large enough that the dispatch overhead (tens of
 # microseconds) is small next to decoding (about a millisecond an image).
 _MAX_CHUNK = 64
+_CONSTRAINTS = {
+    "image_size": [*SIZE, None],
+    "n_jobs": [
+        Interval(Integral, 1, None, closed="left"),
+        Interval(Integral, None, -1, closed="right"),
+        None,
+    ],
+    "on_error": [StrOptions(set(ON_ERROR))],
+}
 
 
-def _check_reader_params(image_size, n_jobs, on_error, *, auto=None) -> dict:
-    """Validate the reader's parameters; ``auto`` is the size ``"auto"`` stands for.
-
-    ``auto=None`` means that ``"auto"`` is not allowed (no fit to resolve it).
-    """
-    if is_auto(image_size):
-        if auto is None:
-            raise ValueError(
-                "image_size='auto' is chosen from the number of training images "
-                "by ImageReader.fit; read_images needs a size, for example "
-                "image_size=96, or None."
-            )
-        image_size = auto
-    if n_jobs is not None and (not is_integral(n_jobs) or n_jobs == 0):
-        raise ValueError(
-            f"n_jobs must be None or a non-zero int (-1 for all cores); got {n_jobs!r}."
-        )
+def _params(image_size, n_jobs, on_error) -> dict:
+    """Return the reader's parameters, with the size as a pair."""
     if image_size is not None:
-        image_size = _check_size(image_size, "image_size")
-    return {
-        "image_size": image_size,
-        "n_jobs": n_jobs,
-        "on_error": _check_choice(on_error, "on_error", _ON_ERROR),
-    }
+        image_size = check_size(image_size, "image_size")
+    return {"image_size": image_size, "n_jobs": n_jobs, "on_error": on_error}
 
 
 def _as_paths(X) -> list | None:
@@ -212,6 +205,10 @@ def _read(X, image_size, n_jobs, on_error):
     return images, mask, failures
 
 
+@validate_params(
+    {"X": "no_validation", "return_mask": ["boolean"], **_CONSTRAINTS},
+    prefer_skip_nested_validation=True,
+)
 def read_images(
     X,
     *,
@@ -286,10 +283,7 @@ def read_images(
     ...     paths + ["missing.png"], on_error="skip", return_mask=True
     ... )  # doctest: +SKIP
     """
-    params = _check_reader_params(image_size, n_jobs, on_error)
-    if not isinstance(return_mask, (bool, np.bool_)):
-        raise TypeError(f"return_mask must be True or False; got {return_mask!r}.")
-    images, mask, failures = _read(X, **params)
+    images, mask, failures = _read(X, **_params(image_size, n_jobs, on_error))
     if failures:
         _warn_skipped(len(mask), failures)
     return (images, mask) if return_mask else images
@@ -308,19 +302,15 @@ class ImageReader(TransformerMixin, BaseEstimator):
 
     The transformer form of :func:`read_images`. ``fit`` checks the
     parameters and the form of ``X`` but reads nothing, and ``transform``
-    works without ``fit`` unless ``image_size="auto"``.
+    works without ``fit``.
 
     Parameters
     ----------
-    image_size : int, (int, int), "auto" or None, default=None
+    image_size : int, (int, int) or None, default=None
         Output ``(height, width)``; each image is stretched to it right after
         it is read (anti-aliased, as :class:`ImageResizer` does), so large
-        files never sit in memory at full size. ``"auto"`` chooses the side
-        in ``fit`` from the number of training images, by the training
-        budget of :func:`~sklearn_leukemia.make_leukemia_pipeline`: 96
-        pixels from 1,500 images up, 128 below; ``transform`` then needs
-        ``fit``. None keeps the file size, which must then be the same for
-        all files.
+        files never sit in memory at full size. None keeps the file size,
+        which must then be the same for all files.
     n_jobs : int, default=None
         Number of threads reading files; None means 1 unless in a
         :func:`joblib.parallel_config` context, -1 all cores.
@@ -332,12 +322,6 @@ class ImageReader(TransformerMixin, BaseEstimator):
         labels would no longer line up), so to drop them use
         ``read_images(paths, on_error="skip", return_mask=True)`` outside the
         pipeline and keep ``y[mask]``.
-
-    Attributes
-    ----------
-    image_size_ : (int, int) or None
-        The ``(height, width)`` that ``fit`` set: ``image_size`` as a pair, or
-        what ``"auto"`` chose.
 
     See Also
     --------
@@ -369,6 +353,8 @@ class ImageReader(TransformerMixin, BaseEstimator):
     ((3, 32, 32, 3), dtype('uint8'))
     """
 
+    _parameter_constraints = dict(_CONSTRAINTS)
+
     def __init__(self, *, image_size=None, n_jobs=None, on_error="raise"):
         self.image_size = image_size
         self.n_jobs = n_jobs
@@ -376,9 +362,6 @@ class ImageReader(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Check the parameters and the form of ``X``; no file is read.
-
-        With ``image_size="auto"``, choose the size from the number of
-        images in ``X``.
 
         Parameters
         ----------
@@ -392,14 +375,9 @@ class ImageReader(TransformerMixin, BaseEstimator):
         self : ImageReader
             This transformer.
         """
-        # "auto" stands for any valid size until the images are counted.
-        params = _check_reader_params(
-            self.image_size, self.n_jobs, self.on_error, auto=1
-        )
-        n_samples = _check_input(X)
-        if is_auto(self.image_size):
-            params["image_size"] = _check_size(auto_image_size(n_samples))
-        self.image_size_ = params["image_size"]
+        self._validate_params()
+        _params(self.image_size, self.n_jobs, self.on_error)
+        _check_input(X)
         return self
 
     def transform(self, X):
@@ -423,14 +401,10 @@ class ImageReader(TransformerMixin, BaseEstimator):
             If files cannot be read and ``on_error="skip"`` (naming all of
             them), or the files differ in size and ``image_size`` is None.
         """
-        auto = None
-        if is_auto(self.image_size):
-            check_is_fitted(self, "image_size_")
-            auto = self.image_size_
-        params = _check_reader_params(
-            self.image_size, self.n_jobs, self.on_error, auto=auto
+        self._validate_params()
+        images, mask, failures = _read(
+            X, **_params(self.image_size, self.n_jobs, self.on_error)
         )
-        images, mask, failures = _read(X, **params)
         if failures:
             names = [exc.path for _, exc in failures]
             listed = "; ".join(
@@ -452,6 +426,6 @@ class ImageReader(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.input_tags.three_d_array = True
         tags.input_tags.string = True
-        tags.requires_fit = is_auto(self.image_size)
+        tags.requires_fit = False
         tags.transformer_tags.preserves_dtype = ["uint8"]
         return tags

@@ -5,27 +5,16 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from skimage.transform import resize as _sk_resize
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import StrOptions, validate_params
 
-from sklearn_leukemia.preprocessing._base import (
-    _BaseImageTransformer,
-    _cast_to,
-    _check_bool,
-    _check_choice,
-    _check_size,
-)
-from sklearn_leukemia.utils._budget import auto_image_size, is_auto
-from sklearn_leukemia.utils._validation import check_images
+from sklearn_leukemia.preprocessing._base import _BaseImageTransformer, _cast_to
+from sklearn_leukemia.utils._validation import SIZE, check_images, check_size
 
-_MODES = ("crop", "pad", "stretch")
-
-
-def _check_resize_params(size, mode, anti_aliasing) -> dict:
-    return {
-        "size": _check_size(size, "size"),
-        "mode": _check_choice(mode, "mode", _MODES),
-        "anti_aliasing": _check_bool(anti_aliasing, "anti_aliasing"),
-    }
+_CONSTRAINTS = {
+    "size": SIZE,
+    "mode": [StrOptions({"crop", "pad", "stretch"})],
+    "anti_aliasing": ["boolean"],
+}
 
 
 def _resample(image: np.ndarray, out_hw, box, anti_aliasing: bool) -> np.ndarray:
@@ -136,6 +125,9 @@ def _resize(X, size, mode: str, anti_aliasing: bool) -> np.ndarray:
     return out
 
 
+@validate_params(
+    {"X": "no_validation", **_CONSTRAINTS}, prefer_skip_nested_validation=True
+)
 def resize_images(
     X, *, size=224, mode: str = "stretch", anti_aliasing: bool = True
 ) -> np.ndarray:
@@ -176,27 +168,22 @@ def resize_images(
     >>> resize_images(X, size=16, mode="pad").shape
     (2, 16, 16, 3)
     """
-    params = _check_resize_params(size, mode, anti_aliasing)
+    size = check_size(size)
     X = check_images(X, allow_ragged=True, estimator="resize_images")
-    return _resize(X, **params)
+    return _resize(X, size, mode, anti_aliasing)
 
 
 class ImageResizer(_BaseImageTransformer):
     """Resize images of any sizes to one size (stretch, pad or centre-crop).
 
-    ``fit`` checks the parameters and records the channel count (and, with
-    ``size="auto"``, chooses the size); ``transform`` works without ``fit``
-    unless ``size="auto"``. This is the transformer form of
+    ``fit`` checks the parameters and records the channel count;
+    ``transform`` works without ``fit``. This is the transformer form of
     :func:`resize_images`.
 
     Parameters
     ----------
-    size : int, (int, int) or "auto", default=224
-        Output ``(height, width)``; an int gives a square. ``"auto"`` chooses
-        the side in ``fit`` from the number of training images, as
-        :class:`ImageReader` does: 96 pixels from 1,500 images up, 128
-        below (the training budget of
-        :func:`~sklearn_leukemia.make_leukemia_pipeline`).
+    size : int or (int, int), default=224
+        Output ``(height, width)``; an int gives a square.
     mode : {"stretch", "pad", "crop"}, default="stretch"
         ``"stretch"`` ignores the aspect ratio; ``"pad"`` keeps it and fills
         the margins with the median colour of the image border (light smear
@@ -209,9 +196,6 @@ class ImageResizer(_BaseImageTransformer):
     ----------
     n_channels_in_ : int
         Channels of the images seen in ``fit`` (1 for grayscale).
-    size_ : (int, int)
-        The ``(height, width)`` that ``fit`` set: ``size`` as a pair, or what
-        ``"auto"`` chose.
 
     See Also
     --------
@@ -234,61 +218,19 @@ class ImageResizer(_BaseImageTransformer):
     """
 
     _allow_ragged = True
+    _parameter_constraints = dict(_CONSTRAINTS)
 
     def __init__(self, *, size=224, mode="stretch", anti_aliasing=True):
         self.size = size
         self.mode = mode
         self.anti_aliasing = anti_aliasing
 
-    def _check_params(self) -> dict:
-        if not is_auto(self.size):
-            return _check_resize_params(self.size, self.mode, self.anti_aliasing)
-        # "auto" is checked as any valid size; fit chooses the one used.
-        params = _check_resize_params(1, self.mode, self.anti_aliasing)
-        params["size"] = getattr(self, "size_", None)
-        return params
-
-    def fit(self, X, y=None):
-        """Validate the parameters, record the channel count and set ``size_``.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, height, width[, channels]) or list
-            Images.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageResizer
-            This transformer.
-        """
-        super().fit(X, y)
-        size = auto_image_size(len(X)) if is_auto(self.size) else self.size
-        self.size_ = _check_size(size, "size")
-        return self
-
-    def transform(self, X):
-        """Resize the images to ``size`` (``size_`` with ``"auto"``).
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, height, width[, channels]) or list
-            Images, with the channel count seen in ``fit`` if fitted.
-
-        Returns
-        -------
-        X_resized : ndarray of shape (n_samples, height, width[, channels])
-            Same dtype as ``X``.
-        """
-        if is_auto(self.size):
-            check_is_fitted(self, "size_")
-        return super().transform(X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = is_auto(self.size)
-        return tags
+    def _params(self) -> dict:
+        return {
+            "size": check_size(self.size),
+            "mode": self.mode,
+            "anti_aliasing": self.anti_aliasing,
+        }
 
     def _transform_checked(self, X, params: dict) -> np.ndarray:
         return _resize(X, **params)

@@ -4,7 +4,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.exceptions import NotFittedError
 
 from sklearn_leukemia.io import ImageReadError, read_image
 from sklearn_leukemia.preprocessing import (
@@ -230,43 +229,31 @@ def test_fit_reads_no_file_and_transform_needs_no_fit(png_files, tmp_path):
     np.testing.assert_array_equal(ImageReader().transform(paths), images)
 
 
-def test_auto_image_size_is_chosen_in_fit_from_the_number_of_images(
-    png_files, monkeypatch
-):
-    # The documented rule: 128 pixels below LARGE_SET images, 96 from it up;
-    # shrunk to 4 images here.
-    paths, images = png_files
-    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 4)
-    monkeypatch.setattr(
-        "sklearn_leukemia.utils._budget.AUTO_IMAGE_SIZE", {"large": 8, "small": 12}
-    )
-    reader = ImageReader(image_size="auto")
-    assert reader.__sklearn_tags__().requires_fit is True
-    with pytest.raises(NotFittedError, match="ImageReader"):
-        reader.transform(paths)
-    small = reader.fit(paths[:3])
-    assert small.image_size_ == (12, 12)
-    # transform keeps the size of fit, whatever it is given
+def test_no_size_is_chosen_from_the_data(png_files):
+    # The defaults that depend on the size of a training set are decided by
+    # make_leukemia_pipeline (training_recipe), never by the reader's fit.
+    paths, _ = png_files
+    reader = ImageReader(image_size=12)
+    assert reader.__sklearn_tags__().requires_fit is False
     np.testing.assert_array_equal(
-        small.transform(paths), ImageReader(image_size=12).transform(paths)
+        reader.transform(paths), reader.fit(paths[:1]).transform(paths)
     )
-    assert ImageReader(image_size="auto").fit(paths).image_size_ == (8, 8)
-    assert ImageReader(image_size="auto").fit(images[:3]).image_size_ == (12, 12)
-    assert ImageReader(image_size=(5, 7)).fit(paths).image_size_ == (5, 7)
-    assert ImageReader().fit(paths).image_size_ is None
-    with pytest.raises(ValueError, match="image_size='auto' .*read_images"):
+    with pytest.raises(ValueError, match="'image_size' parameter.*Got 'auto'"):
+        ImageReader(image_size="auto").fit(paths)
+    with pytest.raises(ValueError, match="'image_size' parameter.*Got 'auto'"):
         read_images(paths, image_size="auto")
 
 
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"image_size": 0}, ValueError, "image_size must be positive"),
-        ({"image_size": "Auto"}, TypeError, "image_size must be an int"),
-        ({"image_size": (3, 4, 5)}, TypeError, "image_size"),
-        ({"n_jobs": 0}, ValueError, "n_jobs"),
-        ({"n_jobs": 1.5}, ValueError, "n_jobs"),
-        ({"on_error": "ignore"}, ValueError, r"on_error='ignore'.*'raise', 'skip'"),
+        ({"image_size": 0}, ValueError, "'image_size' parameter.*Got 0"),
+        ({"image_size": "Auto"}, TypeError, "'image_size' parameter.*Got 'Auto'"),
+        ({"image_size": (3, 4, 5)}, TypeError, "image_size must be an int or a"),
+        ({"image_size": (3, 0)}, ValueError, "image_size must be positive"),
+        ({"n_jobs": 0}, ValueError, "'n_jobs' parameter.*Got 0"),
+        ({"n_jobs": 1.5}, ValueError, "'n_jobs' parameter.*Got 1.5"),
+        ({"on_error": "ignore"}, ValueError, r"'on_error' parameter.*Got 'ignore'"),
     ],
 )
 def test_bad_parameters_raise_in_fit_not_init(png_files, params, error, match):
