@@ -45,12 +45,11 @@ INVALID_PARAMETERS = {
     "SECNNClassifier": {"architecture": "no-such-architecture"},
 }
 
-# Settings that change what fit does (a size or a schedule chosen from the
-# data), checked as estimators of their own besides the defaults.
+# Settings that change what fit or transform does, checked as estimators of
+# their own besides the defaults.
 EXTRA_SETTINGS = {
-    "ImageReader": [{"image_size": "auto"}],
-    "ImageResizer": [{"size": "auto"}],
-    "SECNNClassifier": [{"progressive_resizing": "auto"}],
+    "ImageReader": [{"image_size": 12}],
+    "SECNNClassifier": [{"progressive_resizing": 0.5, "ema": 0.5, "mixup": 0.2}],
 }
 
 N_SAMPLES = 12
@@ -143,6 +142,17 @@ def check_init_stores_params_unchanged(estimator):
     for name in names:
         sentinel = object()
         assert getattr(cls(**{name: sentinel}), name) is sentinel, name
+
+
+def check_parameter_table(estimator):
+    # Validation from scikit-learn's table: every parameter has its entry.
+    cls = type(estimator)
+    signature = inspect.signature(cls.__init__)
+    names = {
+        name for name, param in list(signature.parameters.items())[1:]
+        if param.kind != param.VAR_KEYWORD
+    }
+    assert set(cls._parameter_constraints) == names
 
 
 def check_invalid_param_raises_in_fit_not_init(estimator):
@@ -298,6 +308,7 @@ CHECKS = {
     "transformer": [
         check_get_set_params_round_trip,
         check_init_stores_params_unchanged,
+        check_parameter_table,
         check_invalid_param_raises_in_fit_not_init,
         check_fit_returns_self,
         check_fitted_state,
@@ -384,13 +395,14 @@ def test_tabular_estimator(estimator, check):
 class _Brightener(TransformerMixin, BaseEstimator):
     """A minimal image transformer that follows the rules."""
 
+    _parameter_constraints = {"gain": [float], "random_state": ["random_state"]}
+
     def __init__(self, *, gain=2.0, random_state=None):
         self.gain = gain
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        if not isinstance(self.gain, float):
-            raise TypeError(f"gain must be a float; got {self.gain!r}.")
+        self._validate_params()
         X = check_images(X, estimator=self)
         check_image_channels(self, X, reset=True)
         return self
@@ -447,6 +459,10 @@ class _NotReproducible(_Brightener):
         return super().transform(X) + np.random.default_rng().normal()
 
 
+class _TableMissesAParameter(_Brightener):
+    _parameter_constraints = {"gain": [float]}
+
+
 class _LosesParamsInPickle(_Brightener):
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -463,6 +479,7 @@ def test_checks_pass_on_a_correct_estimator(monkeypatch):
     "broken, check",
     [
         (_ValidatesInInit, check_init_stores_params_unchanged),
+        (_TableMissesAParameter, check_parameter_table),
         (_MutatesInput, check_input_not_mutated),
         (_Reorders, check_sample_count_and_order_kept),
         (_IgnoresChannels, check_channel_mismatch_raises),

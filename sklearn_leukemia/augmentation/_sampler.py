@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from imblearn.base import SamplerMixin
 from imblearn.utils._tags import InputTags, SamplerTags, Tags
 from sklearn.base import BaseEstimator
 from sklearn.utils import TargetTags, check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 
 from sklearn_leukemia.augmentation._numpy import (
@@ -15,9 +18,8 @@ from sklearn_leukemia.augmentation._numpy import (
     check_value_range,
     default_value_range,
 )
-from sklearn_leukemia.augmentation._policy import check_policy
+from sklearn_leukemia.augmentation._policy import AugmentationPolicy, check_policy
 from sklearn_leukemia.utils import check_image_channels, check_images
-from sklearn_leukemia.utils._validation import is_integral
 
 
 class ImageAugmenter(SamplerMixin, BaseEstimator):
@@ -93,6 +95,13 @@ class ImageAugmenter(SamplerMixin, BaseEstimator):
     """
 
     _sampling_type = "over-sampling"
+    _parameter_constraints = {
+        "policy": [AugmentationPolicy, None],
+        "n_copies": [Interval(Integral, 0, None, closed="left")],
+        "balance": ["boolean"],
+        "value_range": [tuple, list, None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
@@ -111,16 +120,7 @@ class ImageAugmenter(SamplerMixin, BaseEstimator):
 
     def _check(self, X, y):
         """Validate the parameters and the data; set the fitted attributes."""
-        if not is_integral(self.n_copies) or self.n_copies < 0:
-            raise ValueError(
-                f"ImageAugmenter: n_copies={self.n_copies!r} is invalid; expected "
-                "an integer >= 0."
-            )
-        if not isinstance(self.balance, bool | np.bool_):
-            raise ValueError(
-                f"ImageAugmenter: balance={self.balance!r} is invalid; expected "
-                "True or False."
-            )
+        self._validate_params()
         policy = check_policy(self.policy)
         X = check_images(X, estimator=self)
         _check_dtype(X)

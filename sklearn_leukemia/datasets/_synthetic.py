@@ -22,7 +22,7 @@ from sklearn_leukemia.datasets._smear_render import (
     noise_bank,
     render_smears,
 )
-from sklearn_leukemia.utils._validation import is_integral
+from sklearn_leukemia.utils._validation import check_int, is_integral
 
 SUPPORTED_CLASSES = ("normal", "ALL", "AML")
 
@@ -194,8 +194,8 @@ def make_blood_smear(
     """
     classes = _check_classes(classes)
     n_classes = len(classes)
-    _check_int(n_samples, "n_samples", minimum=1)
-    _check_int(image_size, "image_size", minimum=16)
+    check_int(n_samples, "n_samples", min_value=1)
+    check_int(image_size, "image_size", min_value=16)
     if n_samples < n_classes:
         raise ValueError(
             f"n_samples={n_samples} is smaller than the number of classes "
@@ -203,7 +203,7 @@ def make_blood_smear(
         )
     if n_patients is None:
         n_patients = max(n_classes, n_samples // 20)
-    _check_int(n_patients, "n_patients", minimum=1)
+    check_int(n_patients, "n_patients", min_value=1)
     if not n_classes <= n_patients <= n_samples:
         raise ValueError(
             f"n_patients={n_patients} must lie between the number of classes "
@@ -240,13 +240,6 @@ def _take(columns: dict, rows: slice) -> dict:
 
 
 # --------------------------------------------------------------- validation
-
-
-def _check_int(value, name: str, *, minimum: int) -> None:
-    if not is_integral(value):
-        raise TypeError(f"{name} must be an int, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}.")
 
 
 def _check_classes(classes) -> tuple[str, ...]:

@@ -1,70 +1,13 @@
-"""The squeeze-and-excitation block of Hu et al. (2018).
-
-Also holds the argument checks shared by the architectures of this
-subpackage, so that every builder rejects a bad value with the same message.
-"""
+"""The squeeze-and-excitation block of Hu et al. (2018)."""
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
 import torch
 from torch import nn
 
+from sklearn_leukemia.utils._validation import check_int
+
 __all__ = ["SEBlock"]
-
-
-def _check_int(value, name: str, *, min_value: int) -> int:
-    """Return ``value`` as an int, or raise naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an integer >= {min_value}; got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    if value < min_value:
-        raise ValueError(f"{name} must be an integer >= {min_value}; got {value!r}.")
-    return int(value)
-
-
-def _check_dropout(value, name: str = "dropout") -> float:
-    """Return a dropout probability in [0, 1), or raise naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{name} must be a float in [0, 1); got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1); got {value!r}.")
-    return float(value)
-
-
-def _check_bool(value, name: str) -> bool:
-    """Accept Python and NumPy booleans only: ``0``/``"no"`` are likely mistakes."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"{name} must be True or False; got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    return bool(value)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """Kaiming-normal convolutions, unit/zero batch norms, default Linear layers.
-
-    ``fan_out`` with the ReLU gain is the initialisation of He et al. (2015)
-    used by torchvision's and timm's ResNets; it keeps activations at a
-    stable scale through deep ReLU stacks. Linear layers keep PyTorch's
-    default (uniform, fan-in scaled) initialisation.
-    """
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 class SEBlock(nn.Module):
@@ -126,9 +69,9 @@ class SEBlock(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, min_channels: int = 8):
         super().__init__()
-        channels = _check_int(channels, "channels", min_value=1)
-        reduction = _check_int(reduction, "reduction", min_value=1)
-        min_channels = _check_int(min_channels, "min_channels", min_value=1)
+        channels = check_int(channels, "channels", min_value=1)
+        reduction = check_int(reduction, "reduction", min_value=1)
+        min_channels = check_int(min_channels, "min_channels", min_value=1)
         self.channels = channels
         self.reduction = reduction
         self.hidden_channels = max(channels // reduction, min(min_channels, channels))
@@ -148,3 +91,21 @@ class SEBlock(nn.Module):
             f"channels={self.channels}, reduction={self.reduction}, "
             f"hidden_channels={self.hidden_channels}"
         )
+
+
+def _init_weights(module: nn.Module) -> None:
+    """Kaiming-normal convolutions, unit/zero batch norms, default Linear layers.
+
+    ``fan_out`` with the ReLU gain is the initialisation of He et al. (2015)
+    used by torchvision's and timm's ResNets; it keeps activations at a
+    stable scale through deep ReLU stacks. Linear layers keep PyTorch's
+    default (uniform, fan-in scaled) initialisation.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

@@ -6,13 +6,8 @@ import torch
 from torch import nn
 
 from sklearn_leukemia.nn._registry import register_architecture
-from sklearn_leukemia.nn._se import (
-    SEBlock,
-    _check_bool,
-    _check_dropout,
-    _check_int,
-    _init_weights,
-)
+from sklearn_leukemia.nn._se import SEBlock, _init_weights
+from sklearn_leukemia.utils._validation import check_bool, check_dropout, check_int
 
 __all__ = ["SEBasicBlock", "SEResNet"]
 
@@ -150,15 +145,15 @@ class SEResNet(nn.Module):
         zero_init_residual: bool = True,
     ):
         super().__init__()
-        n_classes = _check_int(n_classes, "n_classes", min_value=2)
-        in_channels = _check_int(in_channels, "in_channels", min_value=1)
-        width = _check_int(width, "width", min_value=1)
-        depth = _check_int(depth, "depth", min_value=1)
-        blocks_per_stage = _check_int(blocks_per_stage, "blocks_per_stage", min_value=1)
-        se_reduction = _check_int(se_reduction, "se_reduction", min_value=1)
-        dropout = _check_dropout(dropout)
-        use_se = _check_bool(use_se, "use_se")
-        zero_init_residual = _check_bool(zero_init_residual, "zero_init_residual")
+        n_classes = check_int(n_classes, "n_classes", min_value=2)
+        in_channels = check_int(in_channels, "in_channels", min_value=1)
+        width = check_int(width, "width", min_value=1)
+        depth = check_int(depth, "depth", min_value=1)
+        blocks_per_stage = check_int(blocks_per_stage, "blocks_per_stage", min_value=1)
+        se_reduction = check_int(se_reduction, "se_reduction", min_value=1)
+        dropout = check_dropout(dropout)
+        use_se = check_bool(use_se, "use_se")
+        zero_init_residual = check_bool(zero_init_residual, "zero_init_residual")
 
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, stride=2, padding=1, bias=False),

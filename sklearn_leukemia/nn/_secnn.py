@@ -6,13 +6,8 @@ import torch
 from torch import nn
 
 from sklearn_leukemia.nn._registry import register_architecture
-from sklearn_leukemia.nn._se import (
-    SEBlock,
-    _check_bool,
-    _check_dropout,
-    _check_int,
-    _init_weights,
-)
+from sklearn_leukemia.nn._se import SEBlock, _init_weights
+from sklearn_leukemia.utils._validation import check_bool, check_dropout, check_int
 
 __all__ = ["SECNN"]
 
@@ -118,16 +113,16 @@ class SECNN(nn.Module):
         stem_stride: int = 2,
     ):
         super().__init__()
-        n_classes = _check_int(n_classes, "n_classes", min_value=2)
-        in_channels = _check_int(in_channels, "in_channels", min_value=1)
-        width = _check_int(width, "width", min_value=1)
-        depth = _check_int(depth, "depth", min_value=1)
-        convs_per_stage = _check_int(convs_per_stage, "convs_per_stage", min_value=1)
-        dense_units = _check_int(dense_units, "dense_units", min_value=1)
-        se_reduction = _check_int(se_reduction, "se_reduction", min_value=1)
-        dropout = _check_dropout(dropout)
-        use_se = _check_bool(use_se, "use_se")
-        stem_stride = _check_int(stem_stride, "stem_stride", min_value=1)
+        n_classes = check_int(n_classes, "n_classes", min_value=2)
+        in_channels = check_int(in_channels, "in_channels", min_value=1)
+        width = check_int(width, "width", min_value=1)
+        depth = check_int(depth, "depth", min_value=1)
+        convs_per_stage = check_int(convs_per_stage, "convs_per_stage", min_value=1)
+        dense_units = check_int(dense_units, "dense_units", min_value=1)
+        se_reduction = check_int(se_reduction, "se_reduction", min_value=1)
+        dropout = check_dropout(dropout)
+        use_se = check_bool(use_se, "use_se")
+        stem_stride = check_int(stem_stride, "stem_stride", min_value=1)
 
         # Above 2, non-overlapping patches: every pixel reaches the network once.
         patches = {"kernel_size": stem_stride, "padding": 0} if stem_stride > 2 else {}

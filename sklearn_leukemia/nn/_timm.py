@@ -12,7 +12,7 @@ from types import ModuleType
 
 from torch import nn
 
-from sklearn_leukemia.nn._se import _check_bool, _check_int
+from sklearn_leukemia.utils._validation import check_bool, check_int
 
 
 def _import_timm() -> ModuleType:
@@ -69,9 +69,9 @@ class TimmBuilder:
         torch.nn.Module
             The model; it returns logits of shape ``(N, n_classes)``.
         """
-        n_classes = _check_int(n_classes, "n_classes", min_value=2)
-        in_channels = _check_int(in_channels, "in_channels", min_value=1)
-        pretrained = _check_bool(pretrained, "pretrained")
+        n_classes = check_int(n_classes, "n_classes", min_value=2)
+        in_channels = check_int(in_channels, "in_channels", min_value=1)
+        pretrained = check_bool(pretrained, "pretrained")
         timm = _import_timm()
         return timm.create_model(
             self.model_name,

@@ -1,74 +1,11 @@
-"""Plumbing shared by the image transformers: parameter checks and a base class."""
+"""Plumbing shared by the image transformers: a base class and pixel helpers."""
 
 from __future__ import annotations
-
-import numbers
-from collections.abc import Iterable
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from sklearn_leukemia.utils._validation import (
-    check_image_channels,
-    check_images,
-    check_scalar_in,
-    is_integral,
-)
-
-
-def _check_choice(value, name: str, allowed: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``; else name the known ones."""
-    if not isinstance(value, str):
-        raise TypeError(
-            f"{name} must be a str among {sorted(allowed)}; got {value!r} of type "
-            f"{type(value).__name__}."
-        )
-    check_scalar_in(value, name, allowed)
-    return value
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r}.")
-    return bool(value)
-
-
-def _check_positive_number(value, name: str, *, strict: bool = True) -> float:
-    """Return ``value`` as a float if it is > 0 (>= 0 unless ``strict``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {value!r}.")
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (strict and value == 0):
-        bound = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be a finite number {bound}; got {value!r}.")
-    return value
-
-
-def _check_positive_int(value, name: str, *, minimum: int = 1) -> int:
-    if not is_integral(value):
-        raise TypeError(f"{name} must be an int; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value!r}.")
-    return int(value)
-
-
-def _check_size(value, name: str = "size") -> tuple[int, int]:
-    """Return an int or a ``(height, width)`` pair of positive ints as a pair."""
-    if is_integral(value):
-        pair = (value, value)
-    elif (
-        isinstance(value, (tuple, list, np.ndarray))
-        and len(value) == 2
-        and all(is_integral(v) for v in value)
-    ):
-        pair = tuple(value)
-    else:
-        raise TypeError(
-            f"{name} must be an int or a (height, width) pair of ints; got {value!r}."
-        )
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be positive; got {value!r}.")
-    return int(pair[0]), int(pair[1])
+from sklearn_leukemia.utils._validation import check_image_channels, check_images
 
 
 def _cast_to(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -117,19 +54,25 @@ def _chunk_slices(n_samples: int, sample_size: int, budget: int = 2**23):
 class _BaseImageTransformer(TransformerMixin, BaseEstimator):
     """Base of the stateless image transformers.
 
-    Subclasses define ``_check_params`` (returns the validated parameters as a
-    dict, raising errors that name the parameter) and ``_transform_checked``
-    (works on the output of :func:`check_images`). ``fit`` only validates and
-    records the channel count; ``transform`` works without ``fit``.
+    Subclasses declare ``_parameter_constraints`` (scikit-learn's table) and
+    define ``_params`` (the validated parameters as the keyword arguments of
+    their function twin, with the checks a table cannot express) and
+    ``_transform_checked`` (works on the output of :func:`check_images`).
+    ``fit`` only validates and records the channel count; ``transform``
+    works without ``fit``.
     """
 
     _allow_ragged = False
 
-    def _check_params(self) -> dict:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _params(self) -> dict:
+        return self.get_params()
 
     def _transform_checked(self, X, params: dict):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _checked_params(self) -> dict:
+        self._validate_params()
+        return self._params()
 
     def fit(self, X, y=None):
         """Validate the parameters and record the channel count of ``X``.
@@ -146,7 +89,7 @@ class _BaseImageTransformer(TransformerMixin, BaseEstimator):
         self : object
             This transformer.
         """
-        self._check_params()
+        self._checked_params()
         X = check_images(X, allow_ragged=self._allow_ragged, estimator=self)
         check_image_channels(self, X, reset=True)
         return self
@@ -164,7 +107,7 @@ class _BaseImageTransformer(TransformerMixin, BaseEstimator):
         X_out : ndarray
             One output image per input image, in the same order.
         """
-        params = self._check_params()
+        params = self._checked_params()
         X = check_images(X, allow_ragged=self._allow_ragged, estimator=self)
         check_image_channels(self, X, reset=False)
         return self._transform_checked(X, params)

@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from skimage.exposure import equalize_adapthist
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from sklearn_leukemia._options import CONTRAST_METHODS
 from sklearn_leukemia.preprocessing._base import (
     _BaseImageTransformer,
     _cast_to,
     _channel_view,
-    _check_choice,
-    _check_positive_int,
-    _check_positive_number,
-    _check_size,
     _chunk_slices,
     _unit_scale,
 )
-from sklearn_leukemia.utils._validation import check_images
+from sklearn_leukemia.utils._validation import SIZE, check_images, check_size
 
-_METHODS = ("clahe", "gamma", "stretch")
+_CONSTRAINTS = {
+    "method": [StrOptions(set(CONTRAST_METHODS))],
+    "percentiles": [tuple, list],
+    "clip_limit": [Interval(Real, 0, 1, closed="right")],
+    "gamma": [Interval(Real, 0, None, closed="neither")],
+    "kernel_size": [*SIZE, None],
+    "nbins": [Interval(Integral, 2, None, closed="left")],
+}
 
 
 def _check_percentiles(value) -> tuple[float, float]:
-    if (
-        not isinstance(value, (tuple, list, np.ndarray))
-        or len(value) != 2
-        or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value
-        )
+    if len(value) != 2 or not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value
     ):
         raise TypeError(
             f"percentiles must be a (low, high) pair of numbers; got {value!r}."
@@ -42,22 +44,17 @@ def _check_percentiles(value) -> tuple[float, float]:
     return low, high
 
 
-def _check_contrast_params(
-    method, percentiles, clip_limit, gamma, kernel_size, nbins
-) -> dict:
-    method = _check_choice(method, "method", _METHODS)
-    clip_limit = _check_positive_number(clip_limit, "clip_limit")
-    if clip_limit > 1:
-        raise ValueError(f"clip_limit must be in (0, 1]; got {clip_limit!r}.")
-    if kernel_size is not None:
-        kernel_size = _check_size(kernel_size, "kernel_size")
+def _params(method, percentiles, clip_limit, gamma, kernel_size, nbins) -> dict:
+    """Return the parameters as ``_adjust`` takes them, pairs checked."""
     return {
         "method": method,
         "percentiles": _check_percentiles(percentiles),
-        "clip_limit": clip_limit,
-        "gamma": _check_positive_number(gamma, "gamma"),
-        "kernel_size": kernel_size,
-        "nbins": _check_positive_int(nbins, "nbins", minimum=2),
+        "clip_limit": float(clip_limit),
+        "gamma": float(gamma),
+        "kernel_size": None if kernel_size is None else check_size(
+            kernel_size, "kernel_size"
+        ),
+        "nbins": int(nbins),
     }
 
 
@@ -188,6 +185,9 @@ def _adjust(X, method, percentiles, clip_limit, gamma, kernel_size, nbins):
     return out
 
 
+@validate_params(
+    {"X": "no_validation", **_CONSTRAINTS}, prefer_skip_nested_validation=True
+)
 def adjust_contrast(
     X,
     *,
@@ -239,9 +239,7 @@ def adjust_contrast(
     >>> out.dtype, int(out[0].min()), int(out[0].max())
     (dtype('uint8'), 0, 255)
     """
-    params = _check_contrast_params(
-        method, percentiles, clip_limit, gamma, kernel_size, nbins
-    )
+    params = _params(method, percentiles, clip_limit, gamma, kernel_size, nbins)
     X = check_images(X, estimator="adjust_contrast")
     return _adjust(X, **params)
 
@@ -295,6 +293,8 @@ class ContrastAdjuster(_BaseImageTransformer):
     dtype('uint8')
     """
 
+    _parameter_constraints = dict(_CONSTRAINTS)
+
     def __init__(
         self,
         *,
@@ -312,8 +312,8 @@ class ContrastAdjuster(_BaseImageTransformer):
         self.kernel_size = kernel_size
         self.nbins = nbins
 
-    def _check_params(self) -> dict:
-        return _check_contrast_params(
+    def _params(self) -> dict:
+        return _params(
             self.method,
             self.percentiles,
             self.clip_limit,

@@ -2,40 +2,33 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 from scipy import ndimage
 from skimage.restoration import denoise_bilateral, denoise_nl_means
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from sklearn_leukemia._options import DENOISE_METHODS
 from sklearn_leukemia.preprocessing._base import (
     _BaseImageTransformer,
     _cast_to,
-    _check_choice,
-    _check_positive_int,
-    _check_positive_number,
     _chunk_slices,
     _unit_scale,
 )
 from sklearn_leukemia.utils._validation import check_images
 
-_METHODS = ("bilateral", "gaussian", "median", "nl_means")
-
-
-def _check_denoise_params(
-    method, sigma, size, sigma_color, h, patch_size, patch_distance
-) -> dict:
-    return {
-        "method": _check_choice(method, "method", _METHODS),
-        "sigma": _check_positive_number(sigma, "sigma"),
-        "size": _check_positive_int(size, "size"),
-        "sigma_color": (
-            None
-            if sigma_color is None
-            else _check_positive_number(sigma_color, "sigma_color")
-        ),
-        "h": None if h is None else _check_positive_number(h, "h"),
-        "patch_size": _check_positive_int(patch_size, "patch_size"),
-        "patch_distance": _check_positive_int(patch_distance, "patch_distance"),
-    }
+_POSITIVE = Interval(Real, 0, None, closed="neither")
+_COUNT = Interval(Integral, 1, None, closed="left")
+_CONSTRAINTS = {
+    "method": [StrOptions(set(DENOISE_METHODS))],
+    "sigma": [_POSITIVE],
+    "size": [_COUNT],
+    "sigma_color": [_POSITIVE, None],
+    "h": [_POSITIVE, None],
+    "patch_size": [_COUNT],
+    "patch_distance": [_COUNT],
+}
 
 
 def _gaussian(X: np.ndarray, sigma: float) -> np.ndarray:
@@ -140,6 +133,9 @@ def _denoise(X, method, sigma, size, sigma_color, h, patch_size, patch_distance)
     )
 
 
+@validate_params(
+    {"X": "no_validation", **_CONSTRAINTS}, prefer_skip_nested_validation=True
+)
 def denoise_images(
     X,
     *,
@@ -203,11 +199,11 @@ def denoise_images(
     >>> int(denoise_images(X, method="median", size=3)[0, 2, 2])
     10
     """
-    params = _check_denoise_params(
-        method, sigma, size, sigma_color, h, patch_size, patch_distance
-    )
     X = check_images(X, estimator="denoise_images")
-    return _denoise(X, **params)
+    return _denoise(
+        X, method=method, sigma=sigma, size=size, sigma_color=sigma_color, h=h,
+        patch_size=patch_size, patch_distance=patch_distance,
+    )
 
 
 class ImageDenoiser(_BaseImageTransformer):
@@ -262,6 +258,8 @@ class ImageDenoiser(_BaseImageTransformer):
     True
     """
 
+    _parameter_constraints = dict(_CONSTRAINTS)
+
     def __init__(
         self,
         *,
@@ -280,17 +278,6 @@ class ImageDenoiser(_BaseImageTransformer):
         self.h = h
         self.patch_size = patch_size
         self.patch_distance = patch_distance
-
-    def _check_params(self) -> dict:
-        return _check_denoise_params(
-            self.method,
-            self.sigma,
-            self.size,
-            self.sigma_color,
-            self.h,
-            self.patch_size,
-            self.patch_distance,
-        )
 
     def _transform_checked(self, X, params: dict) -> np.ndarray:
         return _denoise(X, **params)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_leukemia._options import NORMALIZE_METHODS
 from sklearn_leukemia.preprocessing._base import (
     _channel_view,
-    _check_choice,
     _chunk_slices,
     _unit_scale,
 )
 from sklearn_leukemia.utils._validation import check_image_channels, check_images
 
-_METHODS = ("standard", "symmetric", "unit")
+_CONSTRAINTS = {"method": [StrOptions(set(NORMALIZE_METHODS))]}
 
 
 def _channel_stats(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +86,9 @@ def _apply(X: np.ndarray, method: str, mean=None, std=None) -> np.ndarray:
     return out
 
 
+@validate_params(
+    {"X": "no_validation", **_CONSTRAINTS}, prefer_skip_nested_validation=True
+)
 def normalize_intensity(X, *, method: str = "unit") -> np.ndarray:
     """Scale pixel intensities to [0, 1], [-1, 1] or per-channel z-scores.
 
@@ -113,7 +117,6 @@ def normalize_intensity(X, *, method: str = "unit") -> np.ndarray:
     >>> normalize_intensity(X, method="symmetric")
     array([[[-1.,  1.]]], dtype=float32)
     """
-    method = _check_choice(method, "method", _METHODS)
     X = check_images(X, estimator="normalize_intensity")
     if method == "standard":
         return _apply(X, method, *_channel_stats(X))
@@ -173,6 +176,8 @@ class IntensityNormalizer(TransformerMixin, BaseEstimator):
     (dtype('float32'), True)
     """
 
+    _parameter_constraints = dict(_CONSTRAINTS)
+
     def __init__(self, *, method="unit"):
         self.method = method
 
@@ -191,7 +196,8 @@ class IntensityNormalizer(TransformerMixin, BaseEstimator):
         self : IntensityNormalizer
             Fitted normalizer.
         """
-        method = _check_choice(self.method, "method", _METHODS)
+        self._validate_params()
+        method = self.method
         X = check_images(X, estimator=self)
         check_image_channels(self, X, reset=True)
         for name in ("mean_", "std_"):
@@ -214,7 +220,8 @@ class IntensityNormalizer(TransformerMixin, BaseEstimator):
             Same number and order of images.
         """
         check_is_fitted(self, "n_channels_in_")
-        method = _check_choice(self.method, "method", _METHODS)
+        self._validate_params()
+        method = self.method
         X = check_images(X, estimator=self)
         check_image_channels(self, X, reset=False)
         if method == "standard":

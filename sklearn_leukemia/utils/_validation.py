@@ -11,6 +11,11 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
+
+#: ``_parameter_constraints`` entry of an image size: an int or a
+#: ``(height, width)`` pair, which :func:`check_size` then checks.
+SIZE = [Interval(numbers.Integral, 1, None, closed="left"), tuple, list]
 
 _CHANNEL_COUNTS = (1, 3, 4)
 
@@ -252,15 +257,145 @@ def check_image_channels(estimator, X, *, reset: bool) -> None:
         )
 
 
-def check_scalar_in(value, name: str, allowed) -> None:
-    """Raise ValueError if ``value`` is not one of ``allowed``, naming ``name``."""
-    if value not in allowed:
+def check_classes(y, classes=None, *, estimator=None) -> np.ndarray:
+    """Return the classes of a classifier: ``classes`` as given, or those of ``y``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels of any type.
+    classes : array-like or None, default=None
+        Every label, in the order of the ``predict_proba`` columns; None
+        takes the sorted labels of ``y``.
+    estimator : estimator instance, default=None
+        Named in the messages.
+
+    Examples
+    --------
+    >>> from sklearn_leukemia.utils._validation import check_classes
+    >>> check_classes(["b", "a", "b"]).tolist()
+    ['a', 'b']
+    """
+    from sklearn.utils import column_or_1d
+    from sklearn.utils.multiclass import check_classification_targets
+
+    name = type(estimator).__name__ if estimator is not None else "The classifier"
+    if y is None:
+        raise ValueError(f"{name} needs the labels y to be fitted; got y=None.")
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    labels = np.unique(y) if classes is None else np.asarray(classes)
+    if labels.ndim != 1 or len(np.unique(labels)) != len(labels):
         raise ValueError(
-            f"{name}={value!r} is not supported; expected one of "
-            f"{sorted(map(str, allowed))}."
+            f"classes={classes!r} is not supported; expected a 1-D list of "
+            "distinct labels."
         )
+    if len(labels) < 2:
+        raise ValueError(
+            f"{name} needs at least 2 classes, got {len(labels)}: {labels.tolist()}"
+        )
+    return labels
+
+
+def encode_labels(X, y, classes: np.ndarray) -> np.ndarray:
+    """Return the position of each label of ``y`` in ``classes``, as int64.
+
+    Raises naming the labels that are not among ``classes``, and when ``X``
+    and ``y`` differ in length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_leukemia.utils._validation import encode_labels
+    >>> encode_labels(np.zeros((3, 2, 2)), ["b", "a", "b"], np.array(["a", "b"]))
+    array([1, 0, 1])
+    """
+    from sklearn.utils import column_or_1d
+
+    if y is None:
+        raise ValueError("the labels y are needed to fit; got y=None.")
+    y = column_or_1d(y, warn=True)
+    if len(y) != len(X):
+        raise ValueError(
+            f"X has {len(X)} image(s) but y has {len(y)} label(s); expected "
+            "one label per image."
+        )
+    sorter = np.argsort(classes, kind="stable")
+    position = np.searchsorted(classes, y, sorter=sorter)
+    encoded = sorter[np.clip(position, 0, len(classes) - 1)]
+    unknown = classes[encoded] != y
+    if np.any(unknown):
+        raise ValueError(
+            f"y has label(s) {np.unique(y[unknown]).tolist()} not among the "
+            f"classes {classes.tolist()}."
+        )
+    return encoded.astype(np.int64)
+
+
+def check_size(value, name: str = "size") -> tuple[int, int]:
+    """Return an int or a ``(height, width)`` pair of positive ints as a pair.
+
+    Examples
+    --------
+    >>> from sklearn_leukemia.utils._validation import check_size
+    >>> check_size(16), check_size((8, 12))
+    ((16, 16), (8, 12))
+    """
+    if is_integral(value):
+        pair = (value, value)
+    elif (
+        isinstance(value, (tuple, list, np.ndarray))
+        and len(value) == 2
+        and all(is_integral(v) for v in value)
+    ):
+        pair = tuple(value)
+    else:
+        raise TypeError(
+            f"{name} must be an int or a (height, width) pair of ints; got {value!r}."
+        )
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be positive; got {value!r}.")
+    return int(pair[0]), int(pair[1])
 
 
 def is_integral(value) -> bool:
     """Tell whether ``value`` is a Python or numpy integer (bool excluded)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# Checks of plain arguments (the network builders, the generators), where
+# scikit-learn's parameter tables do not apply.
+
+
+def check_int(value, name: str, *, min_value: int) -> int:
+    """Return ``value`` as an int, or raise naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer >= {min_value}; got {value!r} of type "
+            f"{type(value).__name__}."
+        )
+    if value < min_value:
+        raise ValueError(f"{name} must be an integer >= {min_value}; got {value!r}.")
+    return int(value)
+
+
+def check_dropout(value, name: str = "dropout") -> float:
+    """Return a dropout probability in [0, 1), or raise naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a float in [0, 1); got {value!r} of type "
+            f"{type(value).__name__}."
+        )
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1); got {value!r}.")
+    return float(value)
+
+
+def check_bool(value, name: str) -> bool:
+    """Accept Python and NumPy booleans only: ``0``/``"no"`` are likely mistakes."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name} must be True or False; got {value!r} of type "
+            f"{type(value).__name__}."
+        )
+    return bool(value)

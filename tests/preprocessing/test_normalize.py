@@ -147,9 +147,9 @@ def test_refit_with_another_method(coloured):
 def test_bad_method():
     X = np.zeros((1, 4, 4), dtype=np.uint8)
     normalizer = IntensityNormalizer(method="minmax")
-    with pytest.raises(ValueError, match=r"method='minmax'.*'standard', 'symmetric'"):
+    with pytest.raises(ValueError, match=r"'method' parameter.*Got 'minmax'"):
         normalizer.fit(X)
-    with pytest.raises(ValueError, match="method='minmax'"):
+    with pytest.raises(ValueError, match="'method' parameter.*Got 'minmax'"):
         normalize_intensity(X, method="minmax")
     with pytest.raises(TypeError, match="method"):
         normalize_intensity(X, method=None)
