@@ -15,48 +15,34 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_leukemia.cli._io import UsageError, check_outside
-from sklearn_leukemia.cli._train import (
+from sklearn_leukemia.cli._arguments import (
     add_data_options,
     add_fit_classes_option,
     add_model_options,
-    build_pipeline,
-    check_data_folder,
     check_fit_classes,
-    epochs_trained,
-    fits_classes,
-    fold_training,
-    load_dataset,
-    pipeline_settings,
-    trained_size,
+    cv_count,
 )
+from sklearn_leukemia.cli._data import check_data_folder, fits_classes, load_dataset
+from sklearn_leukemia.cli._io import UsageError
+from sklearn_leukemia.cli._model import (
+    build_pipeline,
+    check_architecture,
+    describe_training,
+    pipeline_settings,
+)
+from sklearn_leukemia.io import check_outside
+from sklearn_leukemia.metrics._grouping import merge_to_binary
 
-__all__ = [
-    "configure_parser",
-    "cross_validate_predictions",
-    "make_cv",
-    "merge_classes",
-    "run",
-]
+__all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
 
 DEFAULT_OUT = "sklearn-leukemia-report"
-
-
-def _cv_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {value}")
-    return value
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``evaluate`` to its subparser."""
     add_data_options(parser, data_required=False)
     parser.add_argument(
-        "--cv", type=_cv_count, default=5, metavar="K",
+        "--cv", type=cv_count, default=5, metavar="K",
         help="number of cross-validation folds (default: 5)",
     )
     parser.add_argument(
@@ -76,40 +62,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "positive one, its score the sum of their probabilities",
     )
     add_model_options(parser)
-
-
-def merge_classes(y, proba, labels: list, positive_classes, names):
-    """Read predictions of the classes as the binary task of ``positive_classes``.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_samples,)
-        Class names (true or predicted).
-    proba : ndarray of shape (n_samples, len(labels)) or None
-        Probabilities of the classes, in ``labels`` order.
-    labels : list
-        The classes.
-    positive_classes : list
-        The classes of the positive side.
-    names : pair of str
-        The names of the negative and positive sides.
-
-    Returns
-    -------
-    y : ndarray of shape (n_samples,)
-        ``names[1]`` where the class is a positive one, else ``names[0]``.
-    proba : ndarray of shape (n_samples, 2) or None
-        The summed probabilities of each side, in ``sorted(names)`` order.
-    """
-    from sklearn_leukemia.metrics._grouping import merge_labels, merge_scores
-
-    sides = np.asarray(names, dtype=object)
-    merged = sides[merge_labels(y, list(positive_classes)).astype(int)].astype(str)
-    if proba is None:
-        return merged, None
-    positive = merge_scores(proba, list(labels), list(positive_classes))
-    columns = {names[0]: 1.0 - positive, names[1]: positive}
-    return merged, np.column_stack([columns[name] for name in sorted(names)])
 
 
 def make_cv(y: np.ndarray, groups: np.ndarray | None, n_splits: int, random_state):
@@ -171,7 +123,18 @@ def _fold_scores(y_true, y_pred, proba, labels, pos_label) -> dict:
 
 
 #: Per-fold entries that describe the training rather than score it.
-_FOLD_SETTINGS = ("n_test", "epochs", "image_size", "progressive_resizing", "augment")
+_FOLD_SETTINGS = ("n_test", "epochs")
+
+
+def _binary(y, proba, labels, sides):
+    """Labels (and probabilities) of the classes, read as the two sides."""
+    merged, score = merge_to_binary(y, proba, labels, sides)
+    merged = merged.astype(str)
+    if score is None:
+        return merged, None
+    negative, positive = sides.names
+    columns = {negative: 1.0 - score, positive: score}
+    return merged, np.column_stack([columns[name] for name in sorted(columns)])
 
 
 def cross_validate_predictions(
@@ -196,10 +159,10 @@ def cross_validate_predictions(
         All classes; the columns of the returned probabilities.
     pos_label : str, default=None
         Positive class of a binary task (for the per-fold scores).
-    merge : tuple (positive_classes, names), default=None
-        Score each fold as the binary task of these classes
-        (:func:`merge_classes`) rather than on the classes of ``y``; its
-        positive side is ``names[1]``, which ``pos_label`` must then be.
+    merge : BinarySides, default=None
+        Score each fold as the binary task of these sides rather than on
+        the classes of ``y``; ``pos_label`` must then be the name of its
+        positive side.
     progress : bool, default=True
         Show a progress bar over folds on stderr.
 
@@ -209,10 +172,7 @@ def cross_validate_predictions(
         ``y_pred`` (n_samples,), ``proba`` (n_samples, n_classes),
         ``histories`` (one skorch History per fold, or None),
         ``fold_scores`` (one dict per fold: the number of test images, the
-        epochs trained when the network keeps a history, the image size and
-        progressive resizing and augmentation it trained with
-        (``fold_training``), and the
-        scores) and
+        epochs trained when the network keeps a history, and the scores) and
         ``device`` (of the last fold).
     """
     from sklearn.base import clone
@@ -245,21 +205,16 @@ def cross_validate_predictions(
         device = getattr(network, "device_", device)
         scored = (y[test], y_pred[test].astype(y.dtype), proba[test], labels)
         if merge is not None:
-            positive_classes, names = merge
-            true, _ = merge_classes(y[test], None, labels, positive_classes, names)
-            pred, merged_proba = merge_classes(
-                scored[1], proba[test], labels, positive_classes, names
-            )
-            scored = (true, pred, merged_proba, sorted(names))
+            true, _ = _binary(y[test], None, labels, merge)
+            pred, merged_proba = _binary(scored[1], proba[test], labels, merge)
+            scored = (true, pred, merged_proba, sorted(merge.names))
         scores = _fold_scores(*scored, pos_label)
         trained = ""
         if history is not None:
-            # The epochs this fold trained: max_epochs="auto" picks them from
-            # the fold's size, and early stopping may end sooner.
+            # Early stopping may end a fold sooner than max_epochs.
             scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
-                      **fold_training(estimator), **scores}
-            size = trained_size(estimator) if hasattr(estimator, "steps") else ""
-            trained = f", {epochs_trained(history)}{size}"
+                      **scores}
+            trained = f", {describe_training(estimator)}"
         fold_scores.append(scores)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                           if k not in _FOLD_SETTINGS)
@@ -286,8 +241,10 @@ def run(args) -> int:
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
     check_fit_classes(args)
-    pipeline = build_pipeline(args)
+    check_architecture(args)
     dataset = load_dataset(args)
+    # The recipe of the whole set: every fold trains what train would.
+    pipeline = build_pipeline(args, n_images=dataset.y.shape[0])
     labels = sorted(np.unique(dataset.y).tolist())
     # What the folds fit: the two sides, or the classes (fits_classes).
     fit_y, fit_labels, merge = dataset.y, labels, None
@@ -296,7 +253,7 @@ def run(args) -> int:
         fit_y = dataset.classes
         fit_labels = sorted(np.unique(fit_y).tolist())
         negative, positive = dataset.sides.names
-        merge = (dataset.sides.positive, (negative, positive))
+        merge = dataset.sides
         dataset.description["fitted on"] = (
             f"the classes {fit_labels}, read as {negative} against {positive}"
         )
@@ -311,15 +268,15 @@ def run(args) -> int:
           file=sys.stderr)
 
     if merge is not None:
-        print(f"Fitting the classes {fit_labels}; scoring {merge[1][1]} against "
-              f"{merge[1][0]} from their predictions.", file=sys.stderr)
+        print(f"Fitting the classes {fit_labels}; scoring {positive} against "
+              f"{negative} from their predictions.", file=sys.stderr)
     result = cross_validate_predictions(
         pipeline, dataset.X, fit_y, groups=dataset.groups, cv=cv,
         labels=fit_labels, pos_label=dataset.pos_label, merge=merge,
     )
     if merge is not None:
-        result["y_pred"], result["proba"] = merge_classes(
-            result["y_pred"], result["proba"], fit_labels, *merge
+        result["y_pred"], result["proba"] = _binary(
+            result["y_pred"], result["proba"], fit_labels, merge
         )
     y_score = result["proba"]
     if dataset.pos_label is not None:
@@ -335,6 +292,7 @@ def run(args) -> int:
 
     params = {
         "cv": cv_name,
+        "recipe for": f"{dataset.y.shape[0]} images",
         **pipeline_settings(pipeline),
         "n_bootstraps": args.n_bootstraps,
         "fit_classes": fit_classes,

@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     0
     """
     from sklearn_leukemia.cli._io import UsageError
+    from sklearn_leukemia.io import OutputInsideDataError
 
     parser = build_parser()
     try:
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         # Reports are files: never open a window, even where a display exists.
         matplotlib.use("Agg")
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, OutputInsideDataError) as exc:
         if args.debug:
             traceback.print_exc()
         _error(str(exc))

@@ -20,14 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_leukemia.cli._io import (
-    UsageError,
-    atomic_write_text,
-    check_outside,
-    check_readable,
-)
+from sklearn_leukemia import _options
+from sklearn_leukemia.cli._io import UsageError, check_readable
+from sklearn_leukemia.io import atomic_write_text, check_outside
 
-__all__ = ["binary_columns", "configure_parser", "find_images", "run"]
+__all__ = ["binary_sides", "configure_parser", "find_images", "run"]
 
 # Images predicted at once: bounds memory on folders of any size.
 _CHUNK = 256
@@ -47,7 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "inside an input folder",
     )
     parser.add_argument(
-        "--on-error", choices=("raise", "skip"), default="raise",
+        "--on-error", choices=_options.ON_ERROR, default="raise",
         help="what to do with an image file that cannot be read (broken, "
         "truncated): raise stops before predicting any and names them; skip "
         "leaves them out of the CSV and names them (default: raise)",
@@ -94,24 +91,12 @@ def find_images(inputs: list[str]) -> list[str]:
     return files
 
 
-def binary_columns(classes: list, positive_names: list[str]) -> dict:
-    """Check ``--positive-classes`` against a model's classes and name the sides.
+def binary_sides(classes: list, positive_names: list[str]):
+    """Make the sides of ``--positive-classes`` among a model's classes.
 
-    Parameters
-    ----------
-    classes : list
-        The model's classes (``model.classes_``).
-    positive_names : list of str
-        The names given to ``--positive-classes``; a class matches by its
-        string form, so that a model of integer classes takes ``1 2``.
-
-    Returns
-    -------
-    binary : dict
-        ``positive``: the positive classes, as the model holds them, in the
-        model's order; ``names``: the names of the negative and positive
-        sides (their classes joined with "+", in the model's order, as
-        ``evaluate`` names them).
+    A class matches by its string form, so that a model of integer classes
+    takes ``--positive-classes 1 2``; the sides hold the model's own labels,
+    in the model's order, and are named as ``evaluate`` names them.
 
     Raises
     ------
@@ -119,29 +104,30 @@ def binary_columns(classes: list, positive_names: list[str]) -> dict:
         If a name is not a class of the model, is given twice, or the names
         cover every class.
     """
-    from sklearn_leukemia.cli._train import binary_sides
+    from sklearn_leukemia.cli._data import command_sides
+    from sklearn_leukemia.metrics._grouping import BinarySides
 
-    sides = binary_sides(classes, positive_names, "classes of the model")
-    positive = [c for c in classes if str(c) in sides.positive]
-    return {"positive": positive, "names": sides.names}
+    named = command_sides(classes, positive_names, "the classes of the model")
+    return BinarySides(
+        negative=[c for c in classes if str(c) in named.negative],
+        positive=[c for c in classes if str(c) in named.positive],
+    )
 
 
 def _csv_text(files: list[str], classes: list, proba: np.ndarray, pred,
-              binary: dict | None = None) -> str:
+              sides=None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["file", *[f"proba_{label}" for label in classes], "predicted"]
     extra = [[]] * len(files)
-    if binary is not None:
-        from sklearn_leukemia.metrics._grouping import merge_labels, merge_scores
+    if sides is not None:
+        from sklearn_leukemia.metrics._grouping import merge_to_binary
 
-        negative, positive = binary["names"]
         header += ["binary_proba", "binary_predicted"]
-        score = merge_scores(proba, classes, binary["positive"])
         # The side of the predicted class: what the scorers and evaluate
         # --fit-classes count, so that the CSV agrees with their reports.
-        sides = np.where(merge_labels(pred, binary["positive"]), positive, negative)
-        extra = [[f"{p:.6f}", side] for p, side in zip(score, sides)]
+        named, score = merge_to_binary(pred, proba, classes, sides)
+        extra = [[f"{p:.6f}", side] for p, side in zip(score, named)]
     writer.writerow(header)
     for name, row, label, more in zip(files, proba, pred, extra):
         writer.writerow([name, *[f"{p:.6f}" for p in row], label, *more])
@@ -182,9 +168,9 @@ def run(args) -> int:
         print(f"{args.model} answers the binary question of the positive "
               f"classes {positive_names} (recorded in the model file); "
               "--positive-classes NAME... asks another.", file=sys.stderr)
-    binary = None
+    sides = None
     if positive_names:
-        binary = binary_columns(classes, list(positive_names))
+        sides = binary_sides(classes, list(positive_names))
     # Every file read once before the first prediction: a broken one stops
     # the command here (or is left out), not after hours of chunks.
     keep = check_readable(files, on_error=args.on_error, what="predicted")
@@ -200,7 +186,7 @@ def run(args) -> int:
     proba = np.concatenate(probas)
     # The most probable class: what predict returns, without a second pass.
     pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-    text = _csv_text(files, classes, proba, pred, binary)
+    text = _csv_text(files, classes, proba, pred, sides)
     if args.output is None:
         sys.stdout.write(text)
     else:

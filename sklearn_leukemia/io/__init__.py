@@ -1,5 +1,20 @@
-"""Reading blood-smear image files into RGB arrays."""
+"""Reading blood-smear image files, and writing outputs safely."""
 
 from sklearn_leukemia.io._read import ImageReadError, read_image
+from sklearn_leukemia.io._write import (
+    OutputInsideDataError,
+    atomic_open,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_outside,
+)
 
-__all__ = ["ImageReadError", "read_image"]
+__all__ = [
+    "ImageReadError",
+    "OutputInsideDataError",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_outside",
+    "read_image",
+]

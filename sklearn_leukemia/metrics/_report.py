@@ -9,7 +9,6 @@ well under a second instead of 1000 calls to scikit-learn per metric.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import numbers
@@ -23,9 +22,8 @@ from sklearn.utils.multiclass import unique_labels
 
 from sklearn_leukemia.metrics._classification import _check_labels_and_targets
 from sklearn_leukemia.metrics._grouping import (
-    check_positive_classes,
-    merge_labels,
-    merge_scores,
+    binary_sides,
+    merge_to_binary,
 )
 
 # key, display name, shown as a percentage (proportions) or as a decimal
@@ -350,22 +348,9 @@ class ClinicalReport:
         >>> report.to_html().count("<table")
         2
         """
-        esc = html.escape
-        parts = ['<div class="clinical-report">']
-        parts.extend(f"<p>{esc(line)}</p>" for line in self._header().splitlines())
-        for title, header, rows in self._tables():
-            parts.append("<table>")
-            parts.append(f"<caption>{esc(title)}</caption>")
-            head = "".join(f'<th scope="col">{esc(cell)}</th>' for cell in header)
-            parts.append(f"<thead><tr>{head}</tr></thead>")
-            parts.append("<tbody>")
-            for row in rows:
-                cells = "".join(f"<td>{esc(cell)}</td>" for cell in row[1:])
-                parts.append(f'<tr><th scope="row">{esc(row[0])}</th>{cells}</tr>')
-            parts.append("</tbody>")
-            parts.append("</table>")
-        parts.append("</div>")
-        return "\n".join(parts) + "\n"
+        from sklearn_leukemia.report._html import clinical_report_html
+
+        return clinical_report_html(self._header().splitlines(), self._tables())
 
     # -- formatting helpers -----------------------------------------------
     def _header(self) -> str:
@@ -585,19 +570,14 @@ def _check_scores(y_score, n_samples: int, labels: list, pos_index) -> np.ndarra
 def _merge_classes(y_true, y_pred, y_score, labels: list, positive_classes):
     """Turn a report of the finer classes into the binary one of ``positive_classes``.
 
-    The two sides are named by their classes joined with ``+`` (e.g.
-    ``"Benign"`` and ``"Early+Pre+Pro"``), the positive side last.
+    The sides are named by :class:`~sklearn_leukemia.metrics._grouping.BinarySides`
+    (e.g. ``"Benign"`` and ``"Early+Pre+Pro"``), the positive side last.
     """
-    positive = check_positive_classes(positive_classes, labels)
-    negative = [label for label in labels if label not in positive]
-    names = ["+".join(map(str, negative)), "+".join(map(str, positive))]
-    if names[0] == names[1]:
-        names = ["negative", "positive"]
-    sides = np.array(names, dtype=object)
+    sides = binary_sides(positive_classes, labels)
     scores = None
     if y_score is not None:
         try:
-            scores = merge_scores(y_score, labels, positive)
+            _, scores = merge_to_binary(y_true, y_score, labels, sides)
         except ValueError as error:
             raise ValueError(
                 f"y_score does not fit positive_classes: {error}"
@@ -607,8 +587,9 @@ def _merge_classes(y_true, y_pred, y_score, labels: list, positive_classes):
                 f"y_score has {scores.shape[0]} rows; expected {y_true.shape[0]}, "
                 "one per sample."
             )
-    true = sides[merge_labels(y_true, positive).astype(int)]
-    pred = sides[merge_labels(y_pred, positive).astype(int)]
+    true, _ = merge_to_binary(y_true, None, labels, sides)
+    pred, _ = merge_to_binary(y_pred, None, labels, sides)
+    names = list(sides.names)
     return true, pred, scores, names, names[1]
 
 

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sklearn_leukemia.cli._io import (
-    atomic_write_bytes,
-    atomic_write_text,
-    check_outside,
-)
+from sklearn_leukemia.io import atomic_write_bytes, atomic_write_text, check_outside
 from sklearn_leukemia.report._html import render_evaluation_html
 from sklearn_leukemia.report._plots import (
     plot_confusion_matrix,

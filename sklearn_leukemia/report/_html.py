@@ -1,7 +1,9 @@
-"""A self-contained HTML page for an evaluation: no external file or script.
+"""Every piece of HTML the package writes: the report page and its tables.
 
-Images are embedded as base64 ``data:`` URIs so that the single file still
-works after it is moved, mailed or attached to a lab notebook.
+The page is self-contained, no external file or script: images are embedded
+as base64 ``data:`` URIs so that the single file still works after it is
+moved, mailed or attached to a lab notebook. ``ClinicalReport.to_html``
+renders its tables here too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 
-__all__ = ["render_evaluation_html"]
+__all__ = ["clinical_report_html", "render_evaluation_html"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif;
@@ -77,6 +79,42 @@ def _records_table(records: Sequence[Mapping], index_name: str = "fold") -> str:
         )
         body += f"<tr><td>{i}</td>{cells}</tr>"
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def clinical_report_html(
+    header_lines: Sequence[str],
+    tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str]]]],
+) -> str:
+    """Return a clinical report as an HTML fragment: its header and tables.
+
+    Parameters
+    ----------
+    header_lines : sequence of str
+        Paragraphs above the tables.
+    tables : sequence of (title, header, rows)
+        Each table's caption, column names and rows of cells; the first cell
+        of a row is its header.
+
+    Returns
+    -------
+    str
+        A ``<div class="clinical-report">``, every text escaped.
+    """
+    parts = ['<div class="clinical-report">']
+    parts.extend(f"<p>{_esc(line)}</p>" for line in header_lines)
+    for title, header, rows in tables:
+        parts.append("<table>")
+        parts.append(f"<caption>{_esc(title)}</caption>")
+        head = "".join(f'<th scope="col">{_esc(cell)}</th>' for cell in header)
+        parts.append(f"<thead><tr>{head}</tr></thead>")
+        parts.append("<tbody>")
+        for row in rows:
+            cells = "".join(f"<td>{_esc(cell)}</td>" for cell in row[1:])
+            parts.append(f'<tr><th scope="row">{_esc(row[0])}</th>{cells}</tr>')
+        parts.append("</tbody>")
+        parts.append("</table>")
+    parts.append("</div>")
+    return "\n".join(parts) + "\n"
 
 
 def _figure(png: bytes, caption: str) -> str:

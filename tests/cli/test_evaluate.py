@@ -50,7 +50,7 @@ def test_synthetic_default_prints_table_and_says_groups_are_used(synthetic_run):
     assert "Patient-level split (StratifiedGroupKFold(n_splits=2))" in stdout
     assert "Clinical report (3 classes" in stdout
     assert "95% CI" in stdout and "Per class (one-vs-rest)" in stdout
-    # One epoch: progressive_resizing="auto" has no room to grow the images.
+    # One epoch: progressive resizing has no room to grow the images.
     assert "fold 1/2, 1 epoch at 16x16 pixels, augment flips: accuracy" in stderr
     assert "fold 2/2, 1 epoch at 16x16 pixels, augment flips: accuracy" in stderr
     assert "Report written to" in stdout
@@ -79,17 +79,16 @@ def test_synthetic_report_json(synthetic_run):
     assert doc["device"] == "cpu"
     assert [len(fold) for fold in doc["training_history"]] == [1, 1]
     assert [fold["epochs"] for fold in doc["fold_scores"]] == [1, 1]
-    # What each fold trained at, beside the parameters it was given; "auto"
-    # progressive resizing is 0.5 on folds this small.
-    assert [fold["image_size"] for fold in doc["fold_scores"]] == ["16x16"] * 2
-    assert [fold["progressive_resizing"] for fold in doc["fold_scores"]] == [0.5] * 2
-    assert doc["parameters"]["progressive_resizing"] == "auto"
+    # Every fold trains the recipe of the whole set: of 48 images, a small one.
+    assert doc["parameters"]["recipe for"] == "48 images"
+    assert doc["parameters"]["progressive_resizing"] == 0.5
+    assert doc["parameters"]["augment"] == "flips"
 
 
 def test_synthetic_report_html(synthetic_run):
     *_, out = synthetic_run
     page = (out / "report.html").read_text()
-    assert "<th>image_size</th>" in page and "<td class=\"num\">16x16</td>" in page
+    assert "<tr><th>image_size</th><td>16</td></tr>" in page
     assert "<table" in page and "Recall (sensitivity)" in page
     assert page.count('<img alt="') == 4
     assert 'src="data:image/png;base64,' in page
@@ -148,7 +147,7 @@ def test_evaluate_on_error_skip_records_the_files_left_out(tmp_path, rng, capsys
     assert doc["data"]["classes"] == {"Benign": 6, "Early": 5}
 
 
-def test_report_says_the_size_auto_chose_for_each_fold(tmp_path, rng, capsys):
+def test_folds_train_the_recipe_of_the_whole_set(tmp_path, rng, capsys):
     data = _image_folder(tmp_path / "smears", ["hem", "all"], 4, rng)
     out = tmp_path / "report"
     args = TINY[2:]  # without --image-size
@@ -157,12 +156,12 @@ def test_report_says_the_size_auto_chose_for_each_fold(tmp_path, rng, capsys):
                    "--progressive-resizing", "1", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    # a small set: 128 pixels and the flips
-    assert "1 epoch at 128x128 pixels, augment flips:" in captured.err
+    # a small set: 128 pixels and the flips, in every fold
+    assert captured.err.count("1 epoch at 128x128 pixels, augment flips:") == 2
     doc = json.loads((out / "report.json").read_text())
-    assert doc["parameters"]["image_size"] == "auto"
-    assert [fold["image_size"] for fold in doc["fold_scores"]] == ["128x128"] * 2
-    assert [fold["progressive_resizing"] for fold in doc["fold_scores"]] == [1.0] * 2
+    assert doc["parameters"]["image_size"] == 128
+    assert doc["parameters"]["recipe for"] == "8 images"
+    assert doc["parameters"]["progressive_resizing"] == 1.0
 
 
 def test_folder_with_two_classes_needs_positive_class(tmp_path, rng, capsys):
@@ -177,7 +176,8 @@ def test_unknown_positive_class_is_an_error(tmp_path, rng, capsys):
                    "--out", str(tmp_path / "r")])
     assert status == 2
     err = capsys.readouterr().err
-    assert "--positive-classes names ['Late'], which are not class folders" in err
+    assert ("--positive-classes names ['Late'], which are not among the class "
+            "folders") in err
     assert "['Benign', 'Early']" in err
 
 
@@ -202,7 +202,7 @@ def test_synthetic_positive_classes_must_exist(tmp_path, capsys):
     status = main(["evaluate", "--positive-classes", "CLL", *TINY,
                    "--out", str(tmp_path / "r")])
     assert status == 2
-    assert "['CLL'], which are not classes of the synthetic data" in (
+    assert "['CLL'], which are not among the classes of the synthetic data" in (
         capsys.readouterr().err)
 
 
@@ -320,18 +320,3 @@ def test_fit_classes_and_fit_sides_exclude_each_other(tmp_path, rng, capsys):
         capsys.readouterr().err
     )
     assert not (tmp_path / "r").exists()
-
-
-def test_merge_classes():
-    from sklearn_leukemia.cli._evaluate import merge_classes
-
-    labels = ["Benign", "Early", "Pre"]
-    proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
-    y, merged = merge_classes(np.array(["Benign", "Pre"]), proba, labels,
-                              ["Early", "Pre"], ("Benign", "Early+Pre"))
-    assert y.tolist() == ["Benign", "Early+Pre"]
-    # Columns in sorted order of the two names: Benign, Early+Pre.
-    np.testing.assert_allclose(merged, [[0.6, 0.4], [0.2, 0.8]])
-    y, merged = merge_classes(np.array(["Early"]), None, labels, ["Benign"],
-                              ("Early+Pre", "Benign"))
-    assert y.tolist() == ["Early+Pre"] and merged is None

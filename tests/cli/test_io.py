@@ -1,77 +1,8 @@
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from sklearn_leukemia.cli._io import (
-    OutputInsideDataError,
-    UsageError,
-    atomic_open,
-    atomic_write_bytes,
-    atomic_write_text,
-    check_outside,
-    check_readable,
-)
-
-
-def test_atomic_write_replaces_whole_file(tmp_path):
-    path = tmp_path / "out.txt"
-    path.write_text("old")
-    atomic_write_text(path, "new content")
-    assert path.read_text() == "new content"
-    atomic_write_bytes(path, b"\x00\x01")
-    assert path.read_bytes() == b"\x00\x01"
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path):
-    path = tmp_path / "out.txt"
-    path.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_open(path) as file:
-            file.write("half")
-            raise RuntimeError("boom")
-    assert path.read_text() == "old"
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_text_mode_keeps_newlines_as_written(tmp_path):
-    path = atomic_write_text(tmp_path / "a.csv", "a,b\n1,2\n")
-    assert path.read_bytes() == b"a,b\n1,2\n"
-
-
-def test_atomic_open_rejects_unknown_mode(tmp_path):
-    with pytest.raises(ValueError, match="mode='a' is not supported"):
-        with atomic_open(tmp_path / "x", "a"):
-            pass
-
-
-def test_check_outside_accepts_sibling(tmp_path):
-    (tmp_path / "data").mkdir()
-    check_outside(tmp_path / "report", tmp_path / "data")
-    check_outside(tmp_path / "data-report", tmp_path / "data")  # prefix, not inside
-
-
-@pytest.mark.parametrize("inside", ["data", "data/report", "data/a/b/model.slk",
-                                    "other/../data/x"])
-def test_check_outside_refuses_data_and_below(tmp_path, inside):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "other").mkdir()
-    with pytest.raises(OutputInsideDataError, match="--out .* is inside the data"):
-        check_outside(tmp_path / inside, tmp_path / "data", what="--out")
-
-
-def test_check_outside_follows_symlinks(tmp_path):
-    (tmp_path / "data").mkdir()
-    link = tmp_path / "link"
-    link.symlink_to(tmp_path / "data", target_is_directory=True)
-    with pytest.raises(UsageError, match="inside the data folder"):
-        check_outside(link / "report", tmp_path / "data")
-
-
-def test_output_inside_data_is_a_value_error():
-    assert issubclass(OutputInsideDataError, ValueError)
+from sklearn_leukemia.cli._io import check_readable
 
 
 @pytest.fixture

@@ -9,11 +9,6 @@ import pytest
 import sklearn_leukemia
 from sklearn_leukemia.cli import main
 from sklearn_leukemia.cli._main import COMMANDS
-from sklearn_leukemia.cli._train import (
-    AUGMENT_CHOICES,
-    CONTRAST_CHOICES,
-    DENOISE_CHOICES,
-)
 
 
 def test_version(capsys):
@@ -58,7 +53,7 @@ def test_no_command_is_a_usage_error(capsys):
         (["fit"], "invalid choice: 'fit'"),
         (["evaluate", "--cv", "1"], "--cv: expected an integer >= 2, got 1"),
         (["evaluate", "--epochs", "zero"], "--epochs: expected an integer, got 'zero'"),
-        (["evaluate", "--lr", "-1"], "--lr: expected a number > 0"),
+        (["evaluate", "--lr", "-1"], "--lr: expected a number in (0, inf), got -1"),
         (["evaluate", "--device", "tpu"], "--device: invalid choice: 'tpu'"),
         (["evaluate", "--layout", "imagenet"], "--layout: invalid choice"),
         (["evaluate", "--n-jobs", "0"], "--n-jobs: expected a non-zero integer"),
@@ -127,14 +122,27 @@ def test_architectures_lists_the_registry(capsys):
     assert {"secnn", "se_resnet"} <= set(names)
 
 
-def test_choices_match_the_pipeline():
-    from sklearn_leukemia.pipeline import _CONTRAST, _DENOISE
-
-    assert set(CONTRAST_CHOICES) == {c for c in _CONTRAST if c}
-    assert set(DENOISE_CHOICES) == {d for d in _DENOISE if d}
+def test_one_home_for_the_choices(capsys):
+    # The command line, the factory and the estimators take their lists of
+    # names from sklearn_leukemia._options.
+    from sklearn_leukemia import SECNNClassifier, _options, make_leukemia_pipeline
     from sklearn_leukemia.augmentation._policy import PRESETS
+    from sklearn_leukemia.preprocessing import ContrastAdjuster, ImageDenoiser
 
-    assert set(AUGMENT_CHOICES) == set(PRESETS)
+    assert tuple(PRESETS) == _options.AUGMENTATION_PRESETS
+    for method in _options.CONTRAST_METHODS:
+        ContrastAdjuster(method=method)._validate_params()
+        make_leukemia_pipeline(contrast=method)
+    for method in _options.DENOISE_METHODS:
+        ImageDenoiser(method=method)._validate_params()
+        make_leukemia_pipeline(denoise=method)
+    for preset in _options.AUGMENTATION_PRESETS:
+        make_leukemia_pipeline(augment=preset)
+        SECNNClassifier(augmentation=preset)._check_params()
+    main(["train", "--help"])
+    usage = capsys.readouterr().out
+    assert "{" + ",".join(_options.CONTRAST_METHODS) + "}" in usage
+    assert "{" + ",".join(_options.DENOISE_METHODS) + "}" in usage
 
 
 def _console_script() -> str | None:

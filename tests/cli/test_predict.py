@@ -8,7 +8,7 @@ from PIL import Image
 
 from sklearn_leukemia.cli import main
 from sklearn_leukemia.cli._io import UsageError
-from sklearn_leukemia.cli._predict import binary_columns, find_images
+from sklearn_leukemia.cli._predict import binary_sides, find_images
 
 TINY = ["--image-size", "16", "--epochs", "1", "--width", "4", "--batch-size", "8"]
 
@@ -318,8 +318,8 @@ def test_predict_positive_classes_same_classes_as_without(trained_classes, capsy
 @pytest.mark.parametrize(
     "names, message",
     [
-        (["Pro"], "--positive-classes names ['Pro'], which are not classes of "
-                  "the model ['Benign', 'Early', 'Pre']."),
+        (["Pro"], "--positive-classes names ['Pro'], which are not among the "
+                  "classes of the model ['Benign', 'Early', 'Pre']."),
         (["Benign", "Early", "Pre"], "covers every one of the classes of the model"),
         (["Pre", "Early", "Pre"], "--positive-classes names ['Pre'] more than once."),
     ],
@@ -335,12 +335,12 @@ def test_predict_positive_classes_errors_are_named(trained_classes, capsys,
     assert captured.out == ""
 
 
-def test_binary_columns_matches_classes_by_their_text():
-    binary = binary_columns(np.array([0, 1, 2]), ["2", "1"])
-    assert binary["positive"] == [1, 2]
-    assert binary["names"] == ("0", "1+2")
-    many = binary_columns(["n", "a", "b", "c", "d"], ["a", "b", "c", "d"])
-    assert many["names"] == ("n", "positive")
+def test_binary_sides_match_classes_by_their_text():
+    sides = binary_sides(np.array([0, 1, 2]), ["2", "1"])
+    assert sides.positive == [1, 2] and sides.negative == [0]
+    assert sides.names == ("0", "1+2")
+    many = binary_sides(["n", "a", "b", "c", "d"], ["a", "b", "c", "d"])
+    assert many.names == ("n", "positive")
 
 
 def test_predict_names_a_recorded_answer_it_cannot_read(trained_classes, tmp_path,

@@ -6,16 +6,22 @@ from PIL import Image
 
 from sklearn_leukemia import load_model
 from sklearn_leukemia.cli import main
+from sklearn_leukemia.cli._arguments import add_data_options, add_model_options
+from sklearn_leukemia.cli._data import load_dataset
 from sklearn_leukemia.cli._io import UsageError
-from sklearn_leukemia.cli._train import (
-    add_data_options,
-    add_model_options,
-    build_pipeline,
-    load_dataset,
-    model_params,
-)
+from sklearn_leukemia.cli._model import build_pipeline as _build
+from sklearn_leukemia.cli._model import model_params as _model_params
+from sklearn_leukemia.cli._model import pipeline_settings
 
 TINY = ["--image-size", "16", "--epochs", "1", "--width", "4"]
+
+
+def model_params(args, n_images=2000):
+    return _model_params(args, n_images)
+
+
+def build_pipeline(args, n_images=2000):
+    return _build(args, n_images)
 
 
 def _parse(argv, data_required=False):
@@ -38,8 +44,10 @@ def smears(tmp_path, rng):
 
 def test_model_params_defaults_depend_on_the_data():
     synthetic = model_params(_parse([]))
-    folder = model_params(_parse(["somewhere"]))
+    folder = model_params(_parse(["somewhere"]), n_images=800)
     assert (synthetic["image_size"], synthetic["max_epochs"]) == (64, 15)
+    # The recipe is that of the whole set, whose size the command counts.
+    assert folder["n_images"] == 800
     assert "module__width" not in synthetic and "early_stopping" not in synthetic
     # On a folder, every option left out is the library's default.
     for name in ("image_size", "max_epochs", "batch_size", "lr", "augment",
@@ -51,8 +59,15 @@ def test_model_params_defaults_depend_on_the_data():
 def test_folder_pipeline_is_the_library_default():
     from sklearn_leukemia import make_leukemia_pipeline
 
-    built = build_pipeline(_parse(["somewhere"])).get_params()
-    default = make_leukemia_pipeline(random_state=0).get_params()
+    for n_images in (800, 2000):
+        built = build_pipeline(_parse(["somewhere"]), n_images).get_params()
+        default = make_leukemia_pipeline(
+            n_images=n_images, random_state=0
+        ).get_params()
+        _assert_same(built, default)
+
+
+def _assert_same(built, default):
     for name in ("read__image_size", "classifier__max_epochs", "classifier__lr",
                  "classifier__batch_size", "classifier__class_weight",
                  "classifier__augmentation", "classifier__module__width",
@@ -77,8 +92,6 @@ def test_augment_option(argv, expected):
      ("progressive-resizing", "1", 1.0)],
 )
 def test_float_training_options(name, value, expected):
-    from sklearn_leukemia.cli._train import pipeline_settings
-
     pipe = build_pipeline(_parse(["somewhere", f"--{name}", value]))
     attribute = name.replace("-", "_")
     assert getattr(pipe.named_steps["classifier"], attribute) == expected
@@ -103,8 +116,6 @@ def test_float_training_options_reject_bad_values(name, value, capsys):
                                                (["--tta", "dihedral"], "dihedral"),
                                                (["--tta", "none"], None)])
 def test_tta_option(argv, expected):
-    from sklearn_leukemia.cli._train import pipeline_settings
-
     pipe = build_pipeline(_parse(["somewhere", *argv]))
     assert pipe.named_steps["classifier"].tta == expected
     assert pipeline_settings(pipe)["tta"] == expected
@@ -116,8 +127,6 @@ def test_tta_option(argv, expected):
      (["--class-weight", "none"], None)],
 )
 def test_class_weight_option(argv, expected):
-    from sklearn_leukemia.cli._train import pipeline_settings
-
     pipe = build_pipeline(_parse(["somewhere", *argv]))
     assert pipe.named_steps["classifier"].class_weight == expected
     assert pipeline_settings(pipe)["class_weight"] == expected
@@ -130,10 +139,12 @@ def test_class_weight_option_rejects_other_values(capsys):
 
 
 def test_pipeline_settings_reports_the_defaults_in_effect():
-    from sklearn_leukemia.cli._train import pipeline_settings
-
     settings = pipeline_settings(build_pipeline(_parse(["somewhere"])))
-    assert settings["augment"] == "auto"
+    assert settings["augment"] == "erase"  # of a large set
+    assert settings["image_size"] == 96 and settings["max_epochs"] == 150
+    small = pipeline_settings(build_pipeline(_parse(["somewhere"]), n_images=800))
+    assert small["augment"] == "flips" and small["image_size"] == 128
+    assert small["max_epochs"] == 250 and small["progressive_resizing"] == 0.5
     assert settings["normalize"] == "standard"
     assert settings["contrast"] is None
     turned = pipeline_settings(
@@ -142,15 +153,15 @@ def test_pipeline_settings_reports_the_defaults_in_effect():
     assert turned["augment"] == "orientation"
     off = pipeline_settings(build_pipeline(_parse(["x", "--no-augment"])))
     assert off["augment"] is None
-    auto = build_pipeline(_parse(["x", "--augment", "auto"]))
-    assert pipeline_settings(auto)["augment"] == "auto"
+    auto = build_pipeline(_parse(["x", "--augment", "auto"]), n_images=800)
+    assert pipeline_settings(auto)["augment"] == "flips"
 
 
-def test_train_says_which_augmentation_auto_chose(smears, tmp_path, capsys,
-                                                 monkeypatch):
+def test_train_says_what_the_recipe_of_the_set_is(smears, tmp_path, capsys,
+                                                  monkeypatch):
     # From LARGE_SET images up (shrunk here to the 12 of the folder) the
-    # default is random erasing, and the message and the model say so.
-    monkeypatch.setattr("sklearn_leukemia.utils._budget.LARGE_SET", 12)
+    # recipe erases, and the message and the model say so.
+    monkeypatch.setattr("sklearn_leukemia.pipeline.LARGE_SET", 12)
     out = tmp_path / "model.slk"
     assert main(["train", str(smears), "--image-size", "16", "--epochs", "1",
                  "--width", "4", "--out", str(out)]) == 0
@@ -158,6 +169,10 @@ def test_train_says_which_augmentation_auto_chose(smears, tmp_path, capsys,
         capsys.readouterr().err
     )
     assert load_model(out)[-1].augmentation_.erase == (0.02, 0.25)
+    monkeypatch.setattr("sklearn_leukemia.pipeline.LARGE_SET", 13)
+    assert main(["train", str(smears), "--image-size", "16", "--epochs", "1",
+                 "--width", "4", "--out", str(out)]) == 0
+    assert "augment flips." in capsys.readouterr().err
 
 
 def test_model_params_from_options():
@@ -167,7 +182,8 @@ def test_model_params_from_options():
          "--denoise", "median", "--no-augment", "--early-stopping", "4",
          "--device", "cpu", "--n-jobs", "2", "--random-state", "7", "-v"]))
     assert params == {
-        "image_size": 32, "contrast": "clahe", "denoise": "median", "augment": False,
+        "n_images": 2000, "image_size": 32, "contrast": "clahe", "denoise": "median",
+        "augment": False,
         "architecture": "se_resnet", "n_jobs": 2, "random_state": 7,
         "max_epochs": 3, "batch_size": 8, "lr": 0.01, "device": "cpu",
         "verbose": 1, "early_stopping": 4, "module__width": 8,

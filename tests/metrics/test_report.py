@@ -559,7 +559,7 @@ def test_positive_classes_follow_labels_order(rng):
     ("kwargs", "message"),
     [
         ({"positive_classes": ["Pree"]}, r"names \['Pree'\], which are not"),
-        ({"positive_classes": SUBTYPES}, "covers every class"),
+        ({"positive_classes": SUBTYPES}, "covers every one of the classes"),
         ({"positive_classes": ["Pre"], "pos_label": "Pre"}, "leave pos_label=None"),
         (
             {"positive_classes": ["Pre"], "y_score": np.ones((4, 3))},

@@ -423,7 +423,7 @@ def test_positive_classes_fold_missing_a_class(subtype_data):
     ("kwargs", "message"),
     [
         ({"positive_classes": []}, "non-empty list"),
-        ({"positive_classes": ["Pre", "Pre"]}, "duplicates"),
+        ({"positive_classes": ["Pre", "Pre"]}, "more than once"),
         ({"positive_classes": ["Pre"], "pos_label": "Pre"}, "leave pos_label"),
         ({"positive_classes": ["Pre"], "average": "macro"}, "leave pos_label"),
         (
@@ -432,7 +432,7 @@ def test_positive_classes_fold_missing_a_class(subtype_data):
         ),
         (
             {"positive_classes": ["Pre", "Benign"], "labels": ["Benign", "Pre"]},
-            "covers every class",
+            "covers every one of the classes",
         ),
     ],
 )
