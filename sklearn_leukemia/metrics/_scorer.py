@@ -308,7 +308,9 @@ def clinical_scorers(
                 f"pos_label={pos_label!r} only applies to average='binary'; "
                 f"got average={average!r}. Use labels= to fix the classes."
             )
-        options = {"average": average, "labels": labels}
+        # pos_label=None, as scikit-learn's own multi-class scorers say: the
+        # metrics' default of 1 would be checked against the classes.
+        options = {"average": average, "labels": labels, "pos_label": None}
         roc_auc = make_scorer(
             _one_vs_rest_roc_auc,
             response_method="predict_proba",

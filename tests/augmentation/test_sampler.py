@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from imblearn.base import is_sampler
 from imblearn.pipeline import Pipeline
-from imblearn.utils._tags import get_tags
+from sklearn.utils import get_tags
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
