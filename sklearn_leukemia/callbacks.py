@@ -183,14 +183,9 @@ class LRSchedule(LRScheduler):
 
 
 def _batches_per_epoch(net, dataset) -> int:
-    kwargs = net.get_params_for("iterator_train")
-    size = kwargs.get("batch_size", net.batch_size)
-    n = len(dataset)
-    if size == -1:
-        return 1
-    if kwargs.get("drop_last", False):
-        return max(1, n // size)
-    return max(1, math.ceil(n / size))
+    # The net's own training DataLoader says how many batches an epoch has,
+    # whatever its batch size and the batches it drops.
+    return max(1, len(net.get_iterator(dataset, training=True)))
 
 
 # --------------------------------------------------------------------------

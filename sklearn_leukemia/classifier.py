@@ -666,7 +666,9 @@ class SECNNClassifier(NeuralNetClassifier):
         ndarray of shape (n_samples, n_classes)
             float32 probabilities, columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
+        # The network, not skorch's notion of fitted, which differs between
+        # its versions (an unfitted net, an unpickled one).
+        check_is_fitted(self, "module_")
         validate_parameter_constraints(
             {"tta": self._parameter_constraints["tta"]}, {"tta": self.tta},
             caller_name=type(self).__name__,

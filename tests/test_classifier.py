@@ -30,6 +30,7 @@ from sklearn_leukemia._data import (
 )
 from sklearn_leukemia._runtime import amp_config, current_run
 from sklearn_leukemia.augmentation import AugmentationPolicy
+from sklearn_leukemia.callbacks import WarmupCosine
 from sklearn_leukemia.pipeline import make_leukemia_pipeline
 
 # Tiny and fast: a 2-stage SECNN of width 4 on 16x16 images, without the
@@ -377,6 +378,18 @@ def test_fit_converts_batch_by_batch(monkeypatch):
     SECNNClassifier(**FAST).fit(X, y).predict(X)
     assert max(seen["batch_sizes"]) <= FAST["batch_size"]
     assert all(d.X is X for d in seen["datasets"])
+
+
+def test_the_schedule_counts_the_batches_the_loader_gives():
+    # 17 images in batches of 8, the last dropped: 2 steps an epoch.
+    X, y = make_images(n=18)
+    clf = SECNNClassifier(
+        **{**FAST, "max_epochs": 2, "iterator_train__drop_last": True}, lr=0.01
+    ).fit(X[:17], y[:17])
+    assert clf.history[:, "train_batch_count"] == [2, 2]
+    lrs = [lr for epoch in clf.history[:, "batches", :, "event_lr"] for lr in epoch]
+    factor = WarmupCosine(total_steps=4, warmup_steps=0)
+    np.testing.assert_allclose(lrs, [0.01 * factor(step) for step in range(4)])
 
 
 def test_training_batches_are_shuffled_reproducibly(fitted):

@@ -86,6 +86,67 @@ def _as_range(name, value, *, off, symmetric, number, bounds, expected):
     return (low, high)
 
 
+#: How each range parameter is read (see :func:`_as_range`).
+_RANGES = {
+    "rotation": dict(
+        off=(0.0, 0.0),
+        symmetric=lambda r: (-r, r),
+        number=(0.0, np.inf, False),
+        bounds=(None, None, True, True),
+        expected="a number r >= 0 meaning (-r, r), a (min, max) pair "
+        "of degrees or None",
+    ),
+    "zoom": dict(
+        off=(1.0, 1.0),
+        symmetric=lambda z: (1 - z, 1 + z),
+        number=(0.0, 1.0, False),
+        bounds=(0.0, None, False, True),
+        expected="a number 0 <= z < 1 meaning (1 - z, 1 + z), a (min, max) "
+        "pair of scale factors with 0 < min <= max, or None",
+    ),
+    "shift": dict(
+        off=(0.0, 0.0),
+        symmetric=lambda s: (-s, s),
+        number=(0.0, 1.0, False),
+        bounds=(-1.0, 1.0, False, False),
+        expected="a number 0 <= s < 1 meaning (-s, s), a (min, max) pair "
+        "of image fractions inside (-1, 1), or None",
+    ),
+    "shear": dict(
+        off=(0.0, 0.0),
+        symmetric=lambda s: (-s, s),
+        number=(0.0, 90.0, False),
+        bounds=(-90.0, 90.0, False, False),
+        expected="a number 0 <= s < 90 meaning (-s, s), a (min, max) pair "
+        "of degrees inside (-90, 90), or None",
+    ),
+    "brightness": dict(
+        off=(0.0, 0.0),
+        symmetric=lambda b: (-b, b),
+        number=(0.0, 1.0, True),
+        bounds=(-1.0, 1.0, True, True),
+        expected="a number 0 <= b <= 1 meaning (-b, b), a (min, max) pair "
+        "inside [-1, 1], or None",
+    ),
+    "contrast": dict(
+        off=(1.0, 1.0),
+        symmetric=lambda c: (1 - c, 1 + c),
+        number=(0.0, 1.0, True),
+        bounds=(0.0, None, True, True),
+        expected="a number 0 <= c <= 1 meaning (1 - c, 1 + c), a "
+        "(min, max) pair of factors with 0 <= min <= max, or None",
+    ),
+    "erase": dict(
+        off=(0.0, 0.0),
+        symmetric=lambda e: (0.0, e),
+        number=(0.0, 1.0, True),
+        bounds=(0.0, 1.0, True, True),
+        expected="a number 0 <= e <= 1 meaning (0, e), a (min, max) pair "
+        "of area fractions inside [0, 1], or None",
+    ),
+}
+
+
 class AugmentationPolicy(BaseEstimator):
     """Random rotation, flips, transposition, zoom, shift, shear, colour, erasing.
 
@@ -363,78 +424,9 @@ class AugmentationPolicy(BaseEstimator):
                 f"AugmentationPolicy: erase_keep_centre={keep!r} is invalid; "
                 "expected a fraction of the image side in [0, 1)."
             )
-        inf = np.inf
         return {
-            "rotation": _as_range(
-                "rotation",
-                self.rotation,
-                off=(0.0, 0.0),
-                symmetric=lambda r: (-r, r),
-                number=(0.0, inf, False),
-                bounds=(None, None, True, True),
-                expected="a number r >= 0 meaning (-r, r), a (min, max) pair "
-                "of degrees or None",
-            ),
-            "zoom": _as_range(
-                "zoom",
-                self.zoom,
-                off=(1.0, 1.0),
-                symmetric=lambda z: (1 - z, 1 + z),
-                number=(0.0, 1.0, False),
-                bounds=(0.0, None, False, True),
-                expected="a number 0 <= z < 1 meaning (1 - z, 1 + z), a (min, max) "
-                "pair of scale factors with 0 < min <= max, or None",
-            ),
-            "shift": _as_range(
-                "shift",
-                self.shift,
-                off=(0.0, 0.0),
-                symmetric=lambda s: (-s, s),
-                number=(0.0, 1.0, False),
-                bounds=(-1.0, 1.0, False, False),
-                expected="a number 0 <= s < 1 meaning (-s, s), a (min, max) pair "
-                "of image fractions inside (-1, 1), or None",
-            ),
-            "shear": _as_range(
-                "shear",
-                self.shear,
-                off=(0.0, 0.0),
-                symmetric=lambda s: (-s, s),
-                number=(0.0, 90.0, False),
-                bounds=(-90.0, 90.0, False, False),
-                expected="a number 0 <= s < 90 meaning (-s, s), a (min, max) pair "
-                "of degrees inside (-90, 90), or None",
-            ),
-            "brightness": _as_range(
-                "brightness",
-                self.brightness,
-                off=(0.0, 0.0),
-                symmetric=lambda b: (-b, b),
-                number=(0.0, 1.0, True),
-                bounds=(-1.0, 1.0, True, True),
-                expected="a number 0 <= b <= 1 meaning (-b, b), a (min, max) pair "
-                "inside [-1, 1], or None",
-            ),
-            "contrast": _as_range(
-                "contrast",
-                self.contrast,
-                off=(1.0, 1.0),
-                symmetric=lambda c: (1 - c, 1 + c),
-                number=(0.0, 1.0, True),
-                bounds=(0.0, None, True, True),
-                expected="a number 0 <= c <= 1 meaning (1 - c, 1 + c), a "
-                "(min, max) pair of factors with 0 <= min <= max, or None",
-            ),
-            "erase": _as_range(
-                "erase",
-                self.erase,
-                off=(0.0, 0.0),
-                symmetric=lambda e: (0.0, e),
-                number=(0.0, 1.0, True),
-                bounds=(0.0, 1.0, True, True),
-                expected="a number 0 <= e <= 1 meaning (0, e), a (min, max) pair "
-                "of area fractions inside [0, 1], or None",
-            ),
+            name: _as_range(name, getattr(self, name), **spec)
+            for name, spec in _RANGES.items()
         }
 
     def validate(self) -> AugmentationPolicy:

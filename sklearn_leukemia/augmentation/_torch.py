@@ -125,17 +125,7 @@ def augment_batch(
     >>> out.shape, out.is_contiguous(memory_format=torch.channels_last)
     (torch.Size([8, 3, 32, 32]), True)
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x is a {type(x).__name__}; expected a torch.Tensor.")
-    if x.ndim != 4:
-        raise ValueError(
-            f"x has shape {tuple(x.shape)}; expected a batch of shape (N, C, H, W)."
-        )
-    if not x.is_floating_point():
-        raise TypeError(
-            f"x has dtype {x.dtype}; expected a floating-point tensor "
-            "(convert with x.float())."
-        )
+    _check_batch(x)
     policy = check_policy(policy)
     n, _, height, width = x.shape
     if params is not None and generator is not None:
@@ -163,68 +153,93 @@ def augment_batch(
         hi = torch.where(hi > lo, hi, lo + 1.0)
     else:
         lo, hi = value_range
-
-    out = work
-    if flips_only(params, (height, width)).all():
-        # Pixels are only reordered: exact, and much cheaper than sampling.
-        # The transposition comes first, as in the policy's matrices.
-        for key, change in (
-            ("transpose", lambda t: t.transpose(-1, -2)),
-            ("horizontal_flip", lambda t: t.flip(-1)),
-            ("vertical_flip", lambda t: t.flip(-2)),
-        ):
-            if params[key].any():
-                mask = torch.as_tensor(params[key]).to(x.device, non_blocking=True)
-                out = torch.where(mask.view(n, 1, 1, 1), change(out), out)
-    elif not np.allclose(
-        matrices := policy.matrices(params, (height, width)),
-        np.eye(3),
-        rtol=0,
-        atol=1e-12,
-    ):
-        thetas = torch.as_tensor(
-            _normalised_thetas(matrices, height, width), dtype=work.dtype
-        ).to(x.device, non_blocking=True)
-        grid = F.affine_grid(thetas, list(x.shape), align_corners=False)
-        padding = _PADDING_MODES[policy.fill]
-        # grid_sample fills with zeros; shifting by lo makes it fill with lo.
-        shift = policy.fill == "constant"
-        source = work - lo if shift else work
-        out = F.grid_sample(
-            source, grid, mode="bilinear", padding_mode=padding, align_corners=False
-        )
-        if shift:
-            out = out + lo
-
+    out = _geometry(work, policy, params, lo)
     if policy.has_colour:
-        contrast = torch.as_tensor(params["contrast"], dtype=work.dtype)
-        brightness = torch.as_tensor(params["brightness"], dtype=work.dtype)
-        contrast = contrast.to(x.device, non_blocking=True).view(n, 1, 1, 1)
-        brightness = brightness.to(x.device, non_blocking=True).view(n, 1, 1, 1)
-        mean = out.mean(dim=(1, 2, 3), keepdim=True)
-        out = (out - mean) * contrast + mean + brightness * (hi - lo)
-        out = torch.clamp(out, lo, hi)
-
-    boxes = policy.erase_boxes(params, (height, width))
-    if (boxes[:, 1] > boxes[:, 0]).any():
-        # One mask for the batch: inside each image's rectangle, its mean.
-        edges = torch.as_tensor(boxes).to(x.device, non_blocking=True)
-        top, bottom, left, right = (edges[:, k].view(n, 1, 1, 1) for k in range(4))
-        rows = torch.arange(height, device=x.device).view(1, 1, height, 1)
-        cols = torch.arange(width, device=x.device).view(1, 1, 1, width)
-        inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
-        kept = policy.erase_kept_box((height, width))
-        if kept is not None:
-            # The rectangle less the kept centre.
-            inside = inside & ~(
-                (rows >= kept[0]) & (rows < kept[1])
-                & (cols >= kept[2]) & (cols < kept[3])
-            )
-        out = torch.where(inside, out.mean(dim=(2, 3), keepdim=True), out)
-
+        out = _colour(out, params, lo, hi)
+    out = _erase(out, policy, params)
     if out is x:
         return x.clone()
     out = out.to(x.dtype)
     if channels_last:
         return out.contiguous(memory_format=torch.channels_last)
     return out.contiguous()
+
+
+def _check_batch(x) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x is a {type(x).__name__}; expected a torch.Tensor.")
+    if x.ndim != 4:
+        raise ValueError(
+            f"x has shape {tuple(x.shape)}; expected a batch of shape (N, C, H, W)."
+        )
+    if not x.is_floating_point():
+        raise TypeError(
+            f"x has dtype {x.dtype}; expected a floating-point tensor "
+            "(convert with x.float())."
+        )
+
+
+def _geometry(work: torch.Tensor, policy, params: dict, lo) -> torch.Tensor:
+    """Apply the flips, or the affine changes in one ``grid_sample``."""
+    n, _, height, width = work.shape
+    if flips_only(params, (height, width)).all():
+        # Pixels are only reordered: exact, and much cheaper than sampling.
+        # The transposition comes first, as in the policy's matrices.
+        out = work
+        for key, change in (
+            ("transpose", lambda t: t.transpose(-1, -2)),
+            ("horizontal_flip", lambda t: t.flip(-1)),
+            ("vertical_flip", lambda t: t.flip(-2)),
+        ):
+            if params[key].any():
+                mask = torch.as_tensor(params[key]).to(work.device, non_blocking=True)
+                out = torch.where(mask.view(n, 1, 1, 1), change(out), out)
+        return out
+    matrices = policy.matrices(params, (height, width))
+    if np.allclose(matrices, np.eye(3), rtol=0, atol=1e-12):
+        return work
+    thetas = torch.as_tensor(
+        _normalised_thetas(matrices, height, width), dtype=work.dtype
+    ).to(work.device, non_blocking=True)
+    grid = F.affine_grid(thetas, list(work.shape), align_corners=False)
+    padding = _PADDING_MODES[policy.fill]
+    # grid_sample fills with zeros; shifting by lo makes it fill with lo.
+    shift = policy.fill == "constant"
+    source = work - lo if shift else work
+    out = F.grid_sample(
+        source, grid, mode="bilinear", padding_mode=padding, align_corners=False
+    )
+    return out + lo if shift else out
+
+
+def _colour(out: torch.Tensor, params: dict, lo, hi) -> torch.Tensor:
+    """Each image's contrast around its mean, then its brightness, clipped."""
+    n = out.shape[0]
+    contrast = torch.as_tensor(params["contrast"], dtype=out.dtype)
+    brightness = torch.as_tensor(params["brightness"], dtype=out.dtype)
+    contrast = contrast.to(out.device, non_blocking=True).view(n, 1, 1, 1)
+    brightness = brightness.to(out.device, non_blocking=True).view(n, 1, 1, 1)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * contrast + mean + brightness * (hi - lo)
+    return torch.clamp(out, lo, hi)
+
+
+def _erase(out: torch.Tensor, policy, params: dict) -> torch.Tensor:
+    """Paint each image's rectangle with its mean: one mask for the batch."""
+    n, _, height, width = out.shape
+    boxes = policy.erase_boxes(params, (height, width))
+    if not (boxes[:, 1] > boxes[:, 0]).any():
+        return out
+    edges = torch.as_tensor(boxes).to(out.device, non_blocking=True)
+    top, bottom, left, right = (edges[:, k].view(n, 1, 1, 1) for k in range(4))
+    rows = torch.arange(height, device=out.device).view(1, 1, height, 1)
+    cols = torch.arange(width, device=out.device).view(1, 1, 1, width)
+    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+    kept = policy.erase_kept_box((height, width))
+    if kept is not None:
+        # The rectangle less the kept centre.
+        inside = inside & ~(
+            (rows >= kept[0]) & (rows < kept[1])
+            & (cols >= kept[2]) & (cols < kept[3])
+        )
+    return torch.where(inside, out.mean(dim=(2, 3), keepdim=True), out)

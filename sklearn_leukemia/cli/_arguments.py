@@ -147,6 +147,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="channels of the first stage of the network (default: the "
         "architecture's own)",
     )
+    _add_preprocessing_options(group)
+    _add_training_options(group)
+    _add_run_options(group)
+
+
+def _add_preprocessing_options(group) -> None:
     group.add_argument(
         "--contrast", choices=_options.CONTRAST_METHODS, default=None,
         help="contrast adjustment before the network (default: none)",
@@ -155,6 +161,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--denoise", choices=_options.DENOISE_METHODS, default=None,
         help="noise removal before the network (default: none)",
     )
+
+
+def _add_training_options(group) -> None:
     group.add_argument(
         "--augment", choices=("auto", *_options.AUGMENTATION_PRESETS, "none"),
         default=None,
@@ -202,6 +211,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "accuracy, and stop when the validation loss has not improved for "
         "PATIENCE epochs (default: off, train all epochs)",
     )
+
+
+def _add_run_options(group) -> None:
     group.add_argument(
         "--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
         help="where the network runs; auto: cuda, then mps, then cpu",

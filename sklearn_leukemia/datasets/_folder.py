@@ -213,6 +213,35 @@ def load_image_folder(
         )
     selected = _select_classes(classes, found)
 
+    filenames, class_names = _class_images(root, selected, problems)
+    problems.warn()
+    target, target_names, labels = _targets(
+        selected, class_names, positive_classes, binary_names, found
+    )
+    descr = _DESCR.format(
+        layout=LAYOUT,
+        extensions=", ".join(IMAGE_EXTENSIONS),
+        ignored=IGNORED_NOTE,
+        labels=labels,
+    )
+    return build_dataset(
+        root=root,
+        layout=LAYOUT,
+        filenames=filenames,
+        target=target,
+        target_names=target_names,
+        descr=descr,
+        per_sample={"class_names": np.array(class_names, dtype=str)},
+        load_images=load_images,
+        image_size=image_size,
+        n_jobs=n_jobs,
+        on_error=on_error,
+        return_X_y=return_X_y,
+    )
+
+
+def _class_images(root: Path, selected: list[str], problems):
+    """Return the image files of each class folder, and the class of each."""
     filenames: list[Path] = []
     class_names: list[str] = []
     for name in selected:
@@ -236,47 +265,28 @@ def load_image_folder(
             )
         filenames.extend(images)
         class_names.extend([name] * len(images))
-    problems.warn()
+    return filenames, class_names
 
+
+def _targets(selected, class_names, positive_classes, binary_names, found):
+    """Return the target of each image, the target names and their story."""
     if positive_classes is None:
         index = {name: i for i, name in enumerate(selected)}
-        target = [index[name] for name in class_names]
-        target_names = list(selected)
         labels = "\n".join(
             f"- target {i}: images in the folder {name!r}"
             for i, name in enumerate(selected)
         )
-    else:
-        positive = _check_positive(positive_classes, selected, found)
-        negative_name, positive_name = _check_binary_names(binary_names)
-        target = [int(name in positive) for name in class_names]
-        target_names = [negative_name, positive_name]
-        negative = [name for name in selected if name not in positive]
-        labels = (
-            f"Binary task: target 1 ({positive_name!r}) for the folders "
-            f"{positive}, target 0 ({negative_name!r}) for the folders "
-            f"{negative}. The folder of each image is kept in ``class_names``."
-        )
-    descr = _DESCR.format(
-        layout=LAYOUT,
-        extensions=", ".join(IMAGE_EXTENSIONS),
-        ignored=IGNORED_NOTE,
-        labels=labels,
+        return [index[name] for name in class_names], list(selected), labels
+    positive = _check_positive(positive_classes, selected, found)
+    negative_name, positive_name = _check_binary_names(binary_names)
+    negative = [name for name in selected if name not in positive]
+    labels = (
+        f"Binary task: target 1 ({positive_name!r}) for the folders "
+        f"{positive}, target 0 ({negative_name!r}) for the folders "
+        f"{negative}. The folder of each image is kept in ``class_names``."
     )
-    return build_dataset(
-        root=root,
-        layout=LAYOUT,
-        filenames=filenames,
-        target=target,
-        target_names=target_names,
-        descr=descr,
-        per_sample={"class_names": np.array(class_names, dtype=str)},
-        load_images=load_images,
-        image_size=image_size,
-        n_jobs=n_jobs,
-        on_error=on_error,
-        return_X_y=return_X_y,
-    )
+    target = [int(name in positive) for name in class_names]
+    return target, [negative_name, positive_name], labels
 
 
 def _select_classes(classes, found: list[str]) -> list[str]:

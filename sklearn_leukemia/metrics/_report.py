@@ -629,6 +629,76 @@ def _interval(values: np.ndarray, confidence: float):
     return float(low), float(high), int(valid.size)
 
 
+def _confusion(rows: np.ndarray, cell, weights, n_labels: int) -> np.ndarray:
+    """Confusion matrices ``(B, K, K)`` of the replicates drawing ``rows``."""
+    n_rows = rows.shape[0]
+    offsets = np.arange(n_rows)[:, None] * n_labels**2
+    flat = np.bincount(
+        (offsets + cell[rows]).ravel(),
+        weights=weights[rows].ravel(),
+        minlength=n_rows * n_labels**2,
+    )
+    return flat.reshape(n_rows, n_labels, n_labels)
+
+
+def _bootstrap(cell, weights, n_labels, aucs, pos_index, auc_classes, *,
+               n_bootstraps, random_state):
+    """Draw ``n_bootstraps`` replicates; return their metrics, overall and per class.
+
+    Replicates are drawn in chunks of about ``_CHUNK_ELEMENTS`` rows, each
+    evaluated at once from its confusion matrices (and its rank AUCs).
+    Returns two dicts of arrays ``(B,)`` and ``(B, K)``, or None twice
+    without replicates.
+    """
+    if not n_bootstraps:
+        return None, None
+    n_samples = cell.shape[0]
+    replicates, replicates_per_class = [], []
+    rng = check_random_state(random_state)
+    chunk = max(1, _CHUNK_ELEMENTS // n_samples)
+    for start in range(0, n_bootstraps, chunk):
+        n_rows = min(chunk, n_bootstraps - start)
+        rows = rng.randint(0, n_samples, size=(n_rows, n_samples))
+        multiplicity = None
+        if aucs is not None:
+            offsets = np.arange(n_rows)[:, None] * n_samples
+            multiplicity = (
+                np.bincount(
+                    (offsets + rows).ravel(), minlength=n_rows * n_samples
+                ).reshape(n_rows, n_samples)
+                * weights
+            )
+        overall, per_class = _evaluate(
+            _confusion(rows, cell, weights, n_labels), multiplicity, aucs,
+            pos_index, auc_classes,
+        )
+        replicates.append(overall)
+        replicates_per_class.append(per_class)
+    draws = {
+        key: np.concatenate([r[key] for r in replicates]) for key in replicates[0]
+    }
+    per_class_draws = {
+        key: np.concatenate([r[key] for r in replicates_per_class])
+        for key in replicates_per_class[0]
+    }
+    return draws, per_class_draws
+
+
+def _summarise(point: dict, draws: dict | None, confidence: float):
+    """Return each metric's ``(value, low, high)`` and its valid replicates."""
+    metrics, n_valid = {}, {}
+    for key, _, _ in _METRICS:
+        if key not in point:
+            continue
+        value = float(point[key][0])
+        if draws is None:
+            metrics[key], n_valid[key] = (value, None, None), 0
+            continue
+        low, high, n_valid[key] = _interval(draws[key], confidence)
+        metrics[key] = (value, low, high)
+    return metrics, n_valid
+
+
 def clinical_report(
     y_true,
     y_pred,
@@ -793,17 +863,6 @@ default=None
         else:
             aucs = [_RankAUC(true_codes == k, scores[:, k]) for k in range(n_labels)]
 
-    def confusion(rows: np.ndarray) -> np.ndarray:
-        """Confusion matrices ``(B, K, K)`` of the replicates drawing ``rows``."""
-        n_rows = rows.shape[0]
-        offsets = np.arange(n_rows)[:, None] * n_labels**2
-        flat = np.bincount(
-            (offsets + cell[rows]).ravel(),
-            weights=weights[rows].ravel(),
-            minlength=n_rows * n_labels**2,
-        )
-        return flat.reshape(n_rows, n_labels, n_labels)
-
     cm = np.bincount(cell, weights=weights, minlength=n_labels**2).reshape(
         1, n_labels, n_labels
     )
@@ -814,61 +873,23 @@ default=None
         cm, weights[None, :], aucs, pos_index, auc_classes
     )
 
-    replicates, replicates_per_class = [], []
-    if n_bootstraps:
-        rng = check_random_state(random_state)
-        chunk = max(1, _CHUNK_ELEMENTS // n_samples)
-        for start in range(0, n_bootstraps, chunk):
-            n_rows = min(chunk, n_bootstraps - start)
-            rows = rng.randint(0, n_samples, size=(n_rows, n_samples))
-            multiplicity = None
-            if aucs is not None:
-                offsets = np.arange(n_rows)[:, None] * n_samples
-                multiplicity = (
-                    np.bincount(
-                        (offsets + rows).ravel(), minlength=n_rows * n_samples
-                    ).reshape(n_rows, n_samples)
-                    * weights
-                )
-            overall, per_class = _evaluate(
-                confusion(rows), multiplicity, aucs, pos_index, auc_classes
-            )
-            replicates.append(overall)
-            replicates_per_class.append(per_class)
+    draws, per_class_draws = _bootstrap(
+        cell, weights, n_labels, aucs, pos_index, auc_classes,
+        n_bootstraps=n_bootstraps, random_state=random_state,
+    )
 
-    draws = per_class_draws = None
-    if replicates:
-        draws = {key: np.concatenate([r[key] for r in replicates]) for key in point}
-        per_class_draws = {
-            key: np.concatenate([r[key] for r in replicates_per_class])
-            for key in point_per_class
-        }
-
-    def summarise(value, values) -> tuple[tuple, int]:
-        if values is None:
-            return (float(value), None, None), 0
-        low, high, n_valid = _interval(values, confidence)
-        return (float(value), low, high), n_valid
-
-    metrics, n_valid = {}, {}
-    for key, _, _ in _METRICS:
-        if key in point:
-            metrics[key], n_valid[key] = summarise(
-                point[key][0], None if draws is None else draws[key]
-            )
-
+    metrics, n_valid = _summarise(point, draws, confidence)
     per_class = per_class_n_valid = None
     if pos_index is None:
-        per_class = {label: {} for label in labels}
-        per_class_n_valid = {label: {} for label in labels}
-        for key, _, _ in _METRICS:
-            if key not in point_per_class:
-                continue
-            for k, label in enumerate(labels):
-                values = None if draws is None else per_class_draws[key][:, k]
-                per_class[label][key], per_class_n_valid[label][key] = summarise(
-                    point_per_class[key][0, k], values
-                )
+        per_class, per_class_n_valid = {}, {}
+        for k, label in enumerate(labels):
+            per_class[label], per_class_n_valid[label] = _summarise(
+                {key: value[:, k] for key, value in point_per_class.items()},
+                None if draws is None else {
+                    key: value[:, k] for key, value in per_class_draws.items()
+                },
+                confidence,
+            )
 
     confusion_matrix = cm[0] if sample_weight is not None else cm[0].astype(int)
     return ClinicalReport(

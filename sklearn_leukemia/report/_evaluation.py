@@ -143,6 +143,45 @@ def _history_records(histories) -> list[list[dict]]:
     return folds
 
 
+def _figures(y_true, y_pred, y_score, labels, pos_label, histories, images):
+    """Draw the report's figures: ``(key, caption, file name, PNG bytes)``."""
+    figures: list[tuple[str, str, str, bytes]] = [
+        (
+            "confusion_matrix",
+            "Confusion matrix of the out-of-fold predictions",
+            "confusion_matrix.png",
+            _png(plot_confusion_matrix(y_true, y_pred, labels)),
+        )
+    ]
+    if y_score is not None:
+        figures.append((
+            "roc_curve",
+            "ROC curve" + ("" if len(labels) == 2 else "s (one-vs-rest)"),
+            "roc_curve.png",
+            _png(plot_roc_curve(y_true, y_score, labels, pos_label)),
+        ))
+    if histories:
+        validated = any(
+            "valid_loss" in row for rows in _history_records(histories) for row in rows
+        )
+        figures.append((
+            "training_curves",
+            ("Training and validation loss, and validation accuracy, per epoch"
+             if validated else "Training loss per epoch")
+            + (", one line per fold" if len(histories) > 1 else ""),
+            "training_curves.png",
+            _png(plot_training_curves(histories)),
+        ))
+    if images is not None and y_score is not None:
+        figures.append((
+            "misclassified",
+            "Misclassified images, most confidently wrong first",
+            "misclassified.png",
+            _png(plot_misclassified(images, y_true, y_pred, y_score, labels)),
+        ))
+    return figures
+
+
 def write_evaluation_report(
     out_dir: str | os.PathLike,
     *,
@@ -255,40 +294,9 @@ def write_evaluation_report(
 
     # Draw every figure before writing anything: a plotting error must not
     # leave a report folder with some files of this run and some of a former.
-    figures: list[tuple[str, str, str, bytes]] = [
-        (
-            "confusion_matrix",
-            "Confusion matrix of the out-of-fold predictions",
-            "confusion_matrix.png",
-            _png(plot_confusion_matrix(y_true, y_pred, labels)),
-        )
-    ]
-    if y_score is not None:
-        figures.append((
-            "roc_curve",
-            "ROC curve" + ("" if len(labels) == 2 else "s (one-vs-rest)"),
-            "roc_curve.png",
-            _png(plot_roc_curve(y_true, y_score, labels, pos_label)),
-        ))
-    if histories:
-        validated = any(
-            "valid_loss" in row for rows in _history_records(histories) for row in rows
-        )
-        figures.append((
-            "training_curves",
-            ("Training and validation loss, and validation accuracy, per epoch"
-             if validated else "Training loss per epoch")
-            + (", one line per fold" if len(histories) > 1 else ""),
-            "training_curves.png",
-            _png(plot_training_curves(histories)),
-        ))
-    if images is not None and y_score is not None:
-        figures.append((
-            "misclassified",
-            "Misclassified images, most confidently wrong first",
-            "misclassified.png",
-            _png(plot_misclassified(images, y_true, y_pred, y_score, labels)),
-        ))
+    figures = _figures(
+        y_true, y_pred, y_score, labels, pos_label, histories, images
+    )
 
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     versions = library_versions()
