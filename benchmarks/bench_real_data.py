@@ -35,7 +35,7 @@ Quick runs: ``--folds 3 --max-per-class 100 --epochs 5 --image-size 64``;
 every override is printed and written with the results. Run from the
 repository root::
 
-    python benchmarks/bench_real_data.py --rst docs/benchmark_results/real_data.rst
+    python benchmarks/bench_real_data.py --rst real_data.rst
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ print(f"{len(y)} images from {len(np.unique(groups))} patients")
 # ``return_estimator=True`` keeps each fold's fitted pipeline, whose
 # classifier holds the skorch training history.
 pipe = make_leukemia_pipeline(
-    image_size=32, max_epochs=8, random_state=0
+    n_images=len(y), image_size=32, max_epochs=8, random_state=0
 )
 scoring = clinical_scorers(pos_label="ALL")
 splitters = {

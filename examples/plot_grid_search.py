@@ -56,7 +56,7 @@ print(f"search: {len(search_idx)} images, final check: {len(final_idx)} images")
 # ``"passthrough"`` and a :class:`~sklearn_leukemia.preprocessing.
 # ContrastAdjuster`.
 pipe = make_leukemia_pipeline(
-    image_size=40, max_epochs=10, random_state=0
+    n_images=len(y), image_size=40, max_epochs=10, random_state=0
 )
 param_grid = {
     "classifier__lr": [1e-3, 5e-3],

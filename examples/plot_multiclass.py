@@ -55,7 +55,7 @@ fig.savefig(OUTPUT / "multiclass_samples.png")
 # Fit
 # ---
 pipe = make_leukemia_pipeline(
-    image_size=48, max_epochs=20, random_state=0
+    n_images=len(train), image_size=48, max_epochs=20, random_state=0
 )
 pipe.fit(X[train], y[train])
 labels = list(pipe.classes_)

@@ -77,12 +77,13 @@ print(f"{len(train)} training and {len(test)} test images; patients shared: "
 # ------------
 # :func:`~sklearn_leukemia.make_leukemia_pipeline` chains reading, resizing,
 # optional contrast and denoising steps, normalization, training-time
-# augmentation and the SE-CNN. Small images and a few epochs are enough
-# here; on real microscope images leave ``image_size`` and ``max_epochs`` at
-# their defaults (``"auto"``: 96 or 128 pixels and 150 to 250 epochs, by the
-# number of training images), which train in minutes on a laptop CPU.
+# augmentation and the SE-CNN. ``n_images`` gives it the defaults for a
+# training set of that size; small images and a few epochs are enough here.
+# On real microscope images leave ``image_size`` and ``max_epochs`` at those
+# defaults (96 or 128 pixels, 150 to 250 epochs), which train in minutes on a
+# laptop CPU.
 pipe = make_leukemia_pipeline(
-    image_size=48, max_epochs=15, random_state=0
+    n_images=len(train), image_size=48, max_epochs=15, random_state=0
 )
 pipe.fit(X[train], y[train])
 print([name for name, _ in pipe.steps])
