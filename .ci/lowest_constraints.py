@@ -13,13 +13,19 @@ CUDA download of several GB here.
 
 import argparse
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def lower_bounds(extras: list[str], torch: str) -> list[str]:
+    """Return ``name==lower`` for every requirement, ``torch`` at ``torch``."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
     for extra in extras:
@@ -35,6 +41,7 @@ def lower_bounds(extras: list[str], torch: str) -> list[str]:
 
 
 def main() -> None:
+    """Print the constraints of the extras named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("extras", nargs="*")
     parser.add_argument("--torch", required=True)

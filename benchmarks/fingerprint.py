@@ -113,6 +113,30 @@ def _cases():
     yield "batch_all", lambda: fit(_clf(batch_size=-1, max_epochs=4)), X
     yield "se_resnet", lambda: fit(_clf(architecture="se_resnet", module__width=8)), X
     yield "binary", lambda: fit(_clf(), X2, y2), X2
+    yield "augment_dihedral", lambda: fit(_clf(augmentation=_policy("dihedral"))), X
+    yield "augment_orientation", lambda: fit(
+        _clf(augmentation=_policy("orientation"))), X
+
+    class ScaledCrossEntropy(torch.nn.Module):
+        def forward(self, logits, target):
+            return torch.nn.functional.cross_entropy(logits, target) * 0.5
+
+    yield "criterion_custom", lambda: fit(
+        _clf(criterion=ScaledCrossEntropy, tta="flips")), X
+
+    def warm_ema():
+        clf = _clf(warm_start=True, max_epochs=2, ema=0.8)
+        clf.fit(X, y)
+        return clf.fit(X, y)
+
+    yield "warm_start_ema", warm_ema, X
+
+    def partial_progressive():
+        clf = _clf(max_epochs=4, progressive_resizing=0.5)
+        clf.partial_fit(X[:24], y[:24], classes=np.unique(y))
+        return clf.partial_fit(X[24:], y[24:])
+
+    yield "partial_fit_progressive", partial_progressive, X
 
     def warm():
         clf = _clf(warm_start=True, max_epochs=2)

@@ -1,7 +1,7 @@
 """Where and how the classifier computes: device, threads, seeds, mixed precision.
 
 Every fit and prediction of :class:`~sklearn_leukemia.SECNNClassifier` runs
-inside :func:`run_context`, which resolves these settings once, applies them
+inside :func:`net_run` (:func:`run_context`), which applies these settings
 for the duration of the call and records them in a :class:`Run` that the
 rest of the call reads (``current_run``). The rules themselves are plain
 functions, testable on their own:
@@ -32,8 +32,9 @@ __all__ = [
     "Run",
     "amp_config",
     "current_run",
-    "oom_message",
     "joblib_worker_threads",
+    "net_run",
+    "oom_message",
     "resolve_device",
     "resolve_n_threads",
     "run_context",
@@ -42,6 +43,7 @@ __all__ = [
     "skorch_sees_device",
     "torch_num_threads",
 ]
+
 
 def _available(device_type: str) -> bool:
     if device_type == "cuda":
@@ -347,8 +349,6 @@ def amp_config(mixed_precision, device: torch.device) -> AmpConfig:
     return AmpConfig(torch.bfloat16, device.type)
 
 
-
-
 def scaled_train_step(net, scaler, batch, **fit_params) -> dict:
     """One float16 optimisation step of a skorch ``net`` through ``scaler``.
 
@@ -558,6 +558,12 @@ def net_run(net, *, training: bool) -> Iterator[Run]:
     (:func:`oom_message`); callbacks holding the optimizer or the network's
     tensors (``drop_state``) let go of them, also after a failed fit.
     """
+    outer = current_run(net)
+    if outer is not None:
+        # A call inside a call (fit's validation scores): the outer one has
+        # the settings, and the advice on memory.
+        yield outer
+        return
     with ExitStack() as stack:
         if training:
             stack.enter_context(skorch_sees_device(net))

@@ -3,8 +3,10 @@
 :class:`~sklearn_leukemia.SECNNClassifier` adds these from its parameters
 (``lr_schedule``, ``ema``, ``progressive_resizing``), under the names
 ``"lr_scheduler"``, ``"ema"`` and ``"progressive_resizing"``; their
-parameters can be set with ``callbacks__<name>__<param>``. Each works on any
-skorch net as well.
+parameters can be set with ``callbacks__<name>__<param>``. The first two
+work on any skorch net; :class:`ProgressiveResizing` sets the scale that
+the classifier's training step shrinks batches to (on another net it only
+records it).
 
 - :class:`LRSchedule`: the learning rate of every batch (warm-up and cosine
   decay, one-cycle, or steps), built once the number of batches is known;
@@ -237,8 +239,9 @@ class WeightAveraging(Callback):
         return self
 
     def _update(self, averages, currents, _n_averaged) -> None:
-        # AveragedModel's multi_avg_fn, one call per device and dtype: the
-        # count is kept here, in Python, so a GPU step needs no sync.
+        # AveragedModel's multi_avg_fn, one call per device and dtype. The
+        # decay's count is kept here, in Python, and AveragedModel's own on
+        # the CPU (device=None), so that no step waits for the GPU.
         if averages[0].is_floating_point():
             weight = 1.0 - self.decay_at(self.n_updates_)
             torch._foreach_lerp_(averages, currents, weight)
@@ -248,9 +251,10 @@ class WeightAveraging(Callback):
     def on_train_begin(self, net, **kwargs):
         """Start the average at the current weights."""
         module = net.module_
-        device = next(module.parameters()).device
+        # device=None: the copy stays where the network is, the counter on
+        # the CPU (on a GPU, AveragedModel reads it at every update).
         self.average_ = AveragedModel(
-            module, device=device, multi_avg_fn=self._update, use_buffers=True
+            module, multi_avg_fn=self._update, use_buffers=True
         )
         self.n_updates_ = 0
         # The first update copies the weights.

@@ -15,6 +15,7 @@ modules beside it:
 
 from __future__ import annotations
 
+import inspect
 import math
 from contextlib import nullcontext
 from numbers import Integral, Real
@@ -81,6 +82,21 @@ _OPTIMIZERS = {
     "sgd": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
 }
 _LOWER_IS_BETTER = {"valid_loss": True, "valid_acc": False, "train_loss": True}
+# skorch 1.4 routes fit's metadata as fit's when partial_fit is told so.
+_SKORCH_ROUTES_FIT = "_routing_method" in inspect.signature(
+    NeuralNetClassifier.fit_loop
+).parameters
+# Parameters of 0.1 that are gone, and what replaces them.
+_REMOVED_PARAMS = {
+    "weight_decay": "optimizer__weight_decay=...",
+    "validation_fraction": "train_split=skorch.dataset.ValidSplit(fraction, "
+    "stratified=True) for the split of early stopping",
+}
+# Parameters that choose the default callbacks.
+_CALLBACK_PARAMS = frozenset(
+    {"lr_schedule", "ema", "progressive_resizing", "early_stopping", "monitor",
+     "verbose"}
+)
 _PIXEL_DTYPES = (np.uint8, np.uint16, np.bool_, np.float16, np.float32, np.float64)
 
 
@@ -324,14 +340,29 @@ class SECNNClassifier(NeuralNetClassifier):
         return params
 
     def set_params(self, **params):
-        """Set parameters: ``lr``, ``module__width``, ``augmentation__zoom``..."""
+        """Set parameters: ``lr``, ``module__width``, ``augmentation__zoom``...
+
+        ``augmentation__*`` on a preset name sets them on its policy. On a
+        fitted classifier, parameters that choose callbacks (``lr_schedule``,
+        ``ema``, ``progressive_resizing``, ...) rebuild them, so that the next
+        ``partial_fit`` or warm-started ``fit`` trains with them.
+        """
+        if any(k.startswith("augmentation__") for k in params) and isinstance(
+            params.get("augmentation", self.augmentation), str
+        ):
+            name = params.pop("augmentation", self.augmentation)
+            vars(self)["augmentation"] = AugmentationPolicy.preset(name)
         own = set(self._get_param_names())
         for key in [k for k in params if k.partition("__")[0] in own]:
             owner, sep, sub = key.partition("__")
             if sep and hasattr(getattr(self, owner, None), "set_params"):
                 getattr(self, owner).set_params(**{sub: params.pop(key)})
+        rebuild = self.initialized_ and not _CALLBACK_PARAMS.isdisjoint(params)
         with skorch_sees_device(self):
-            return super().set_params(**params)
+            super().set_params(**params)
+        if rebuild:
+            self.initialize_callbacks()
+        return self
 
     @property
     def classes_(self) -> np.ndarray:
@@ -347,6 +378,12 @@ class SECNNClassifier(NeuralNetClassifier):
         """Do nothing: ``fit`` validated the data and encoded the labels."""
 
     def _check_params(self) -> None:
+        for old, new in _REMOVED_PARAMS.items():
+            if old in vars(self):
+                raise TypeError(
+                    f"{type(self).__name__} has no parameter {old!r} any more; "
+                    f"use {new}."
+                )
         if self.early_stopping is True:
             raise ValueError(
                 "early_stopping=True is ambiguous; give the patience in epochs, "
@@ -555,7 +592,10 @@ class SECNNClassifier(NeuralNetClassifier):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         run = current_run(self)
-        resizing = dict(self.callbacks_).get("progressive_resizing")
+        resizing = next(
+            (cb for _, cb in self.callbacks_ if isinstance(cb, ProgressiveResizing)),
+            None,
+        )
         Xi, mix = transform_training_batch(
             batch_to_device(Xi, self.device_, channels_last=self.channels_last),
             scale=getattr(resizing, "scale_", 1.0),
@@ -613,7 +653,7 @@ class SECNNClassifier(NeuralNetClassifier):
         self : SECNNClassifier
         """
         reset = not (self.warm_start and self.initialized_)
-        return self._fit(X, y, reset=reset, fit_params=fit_params)
+        return self._fit(X, y, reset=reset, fit_params=fit_params, routing="fit")
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs without re-initialising.
@@ -638,13 +678,17 @@ class SECNNClassifier(NeuralNetClassifier):
             X, y, reset=not self.initialized_, classes=classes, fit_params=fit_params
         )
 
-    def _fit(self, X, y, *, reset: bool, fit_params: dict, classes=None):
+    def _fit(self, X, y, *, reset: bool, fit_params: dict, classes=None,
+             routing="partial_fit"):
         X, y_encoded = self._prepare_fit(X, y, reset=reset, classes=classes)
         with net_run(self, training=True):
             if reset:
                 self.initialize()
             # skorch's partial_fit trains without re-initialising; ours
-            # validated the data and built the net above.
+            # validated the data and built the net above. Metadata is routed
+            # as for the public method called, where skorch can say so.
+            if routing == "fit" and _SKORCH_ROUTES_FIT:
+                fit_params = {**fit_params, "_routing_method": "fit"}
             super().partial_fit(X, y_encoded, **fit_params)
         return self
 
@@ -664,7 +708,9 @@ class SECNNClassifier(NeuralNetClassifier):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            float32 probabilities, columns in the order of ``classes_``.
+            float32 probabilities, columns in the order of ``classes_``: the
+            softmax of the network's output, whatever the ``criterion``,
+            unless ``predict_nonlinearity`` says otherwise.
         """
         # The network, not skorch's notion of fitted, which differs between
         # its versions (an unfitted net, an unpickled one).
@@ -676,7 +722,16 @@ class SECNNClassifier(NeuralNetClassifier):
         if not is_dataset(X):
             X = self._check_X(X, reset=False)
         with net_run(self, training=False):
-            return super().predict_proba(X)
+            if not (isinstance(self.predict_nonlinearity, str)
+                    and self.predict_nonlinearity == "auto"):
+                return super().predict_proba(X)
+            # The softmax whatever the loss: skorch's "auto" leaves the
+            # output of any loss but the cross-entropy as it is.
+            probas = []
+            for out in self.forward_iter(X, training=False):
+                out = out[0] if isinstance(out, tuple) else out
+                probas.append(torch.softmax(out, dim=-1).detach().cpu().numpy())
+            return np.concatenate(probas, 0)
 
     def predict(self, X) -> np.ndarray:
         """Return the label of each image of ``X``: the most probable class."""

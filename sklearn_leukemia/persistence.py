@@ -367,9 +367,9 @@ def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) 
     >>> load_model(path, return_metadata=True)[1]
     {'site': 'lab 2'}
     """
-    from safetensors.numpy import save
+    from safetensors.numpy import save_file
 
-    from sklearn_leukemia.io import atomic_write_bytes
+    from sklearn_leukemia.io import atomic_path
 
     metadata = _check_metadata(metadata)
     encoder = _Encoder(_allowed_classes())
@@ -384,8 +384,9 @@ def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) 
         # An optional key: files without it, and readers that do not know
         # it, stay compatible, so the format version is unchanged.
         header["metadata"] = metadata
-    data = save(encoder.arrays, metadata={_META_KEY: json.dumps(header)})
-    return atomic_write_bytes(path, data)
+    with atomic_path(path) as tmp:
+        save_file(encoder.arrays, tmp, metadata={_META_KEY: json.dumps(header)})
+    return Path(path)
 
 
 def _check_metadata(metadata) -> dict:

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import (
 
 from sklearn_leukemia import _options
 from sklearn_leukemia.augmentation import AugmentationPolicy
+from sklearn_leukemia.utils._validation import SIZE
 
 __all__ = ["LARGE_SET", "make_leukemia_pipeline", "training_recipe"]
 
@@ -86,9 +87,7 @@ def training_recipe(n_images=None) -> dict:
 @validate_params(
     {
         "n_images": [Interval(Integral, 1, None, closed="left"), None],
-        "image_size": [
-            Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}),
-        ],
+        "image_size": [*SIZE, StrOptions({"auto"})],
         "progressive_resizing": [
             Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None,
         ],
@@ -152,8 +151,9 @@ def make_leukemia_pipeline(
         settings are :func:`training_recipe`'s for this many. Give the size
         of the whole set you cross-validate, so that the folds train the
         same recipe as the final fit. None takes the recipe of a large set.
-    image_size : int or "auto", default="auto"
-        Side of the square images the network sees.
+    image_size : int, (int, int) or "auto", default="auto"
+        Side of the square images the network sees, or their ``(height,
+        width)`` (then with ``tta="flips"``: the eight views need squares).
     progressive_resizing : float, "auto" or None, default="auto"
         Scale of the first epoch's training images (see
         :class:`~sklearn_leukemia.SECNNClassifier`); None trains at full

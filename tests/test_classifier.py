@@ -30,7 +30,7 @@ from sklearn_leukemia._data import (
 )
 from sklearn_leukemia._runtime import amp_config, current_run
 from sklearn_leukemia.augmentation import AugmentationPolicy
-from sklearn_leukemia.callbacks import WarmupCosine
+from sklearn_leukemia.callbacks import ProgressiveResizing, WarmupCosine
 from sklearn_leukemia.pipeline import make_leukemia_pipeline
 
 # Tiny and fast: a 2-stage SECNN of width 4 on 16x16 images, without the
@@ -1213,6 +1213,8 @@ def test_out_of_memory_suggests_smaller_batch(monkeypatch):
     with pytest.raises(torch.OutOfMemoryError, match="while predicting") as info:
         clf.predict(X)
     assert "data_on_device" not in str(info.value)
+    # One piece of advice, from the call that ran out, not one per level.
+    assert str(info.value).count("ran out of memory") == 1
     # The runtime state was cleaned up despite the error.
     assert current_run(clf) is None and clf.device == "auto"
 
@@ -1465,3 +1467,74 @@ def test_save_and_load_params(fitted, tmp_path):
     other.load_params(f_params=tmp_path / "weights.pt")
     np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
     assert other.device == "auto" and other.device_ == clf.device_
+
+
+def test_probabilities_whatever_the_loss():
+    # skorch's "auto" would leave the output of any loss but the
+    # cross-entropy as it is; the classifier's probabilities stay a softmax.
+    class WeightedCE(nn.Module):
+        def forward(self, logits, target):
+            return nn.functional.cross_entropy(logits, target) * 2.0
+
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST, criterion=WeightedCE).fit(X, y)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert (proba >= 0).all()
+    # An explicit nonlinearity is skorch's to apply.
+    clf.set_params(predict_nonlinearity=None)
+    assert not np.allclose(clf.predict_proba(X).sum(axis=1), 1)
+
+
+def test_set_params_on_a_fitted_net_rebuilds_its_training_rules():
+    X, y = make_images()
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 4}).fit(X, y)
+    assert "train_scale" not in clf.history[-1]
+    clf.set_params(progressive_resizing=0.5, ema=0.9)
+    clf.partial_fit(X, y)
+    np.testing.assert_allclose(clf.history[-4:, "train_scale"],
+                               [0.5, 0.6875, 0.8125, 1])
+    assert "ema" in dict(clf.callbacks_)
+    clf.set_params(progressive_resizing=None).partial_fit(X, y)
+    assert "train_scale" not in clf.history[-1]
+
+
+def test_progressive_resizing_given_as_a_callback_resizes(monkeypatch):
+    X, y = make_images(n=16)
+    shapes = []
+    infer = SECNNClassifier.infer
+
+    def spy_infer(self, x, **fit_params):
+        if self.module_.training:
+            shapes.append(tuple(x.shape[2:]))
+        return infer(self, x, **fit_params)
+
+    monkeypatch.setattr(SECNNClassifier, "infer", spy_infer)
+    SECNNClassifier(
+        **{**FAST, "max_epochs": 4}, callbacks=[ProgressiveResizing(0.5)]
+    ).fit(X, y)
+    assert shapes[0] == (8, 8) and shapes[-1] == (16, 16)
+
+
+def test_nested_augmentation_parameters_of_a_preset_name():
+    clf = SECNNClassifier(**{**FAST, "augmentation": "erase"})
+    clf.set_params(augmentation__rotation=(0, 90))
+    assert isinstance(clf.augmentation, AugmentationPolicy)
+    assert clf.augmentation.erase == (0.02, 0.25)
+    assert clf.augmentation.rotation == (0, 90)
+    # As a grid search does, through a pipeline.
+    pipe = make_leukemia_pipeline().set_params(classifier__augmentation__zoom=0.1)
+    assert pipe[-1].augmentation.zoom == 0.1
+    assert pipe[-1].augmentation.preset_name() is None
+
+
+@pytest.mark.parametrize(
+    ("param", "advice"),
+    [("weight_decay", "optimizer__weight_decay"),
+     ("validation_fraction", "train_split")],
+)
+def test_removed_parameters_are_named_with_their_replacement(param, advice):
+    X, y = make_images()
+    with pytest.raises(TypeError, match=f"no parameter '{param}' any more; use "
+                       f"{advice}"):
+        SECNNClassifier(**FAST, **{param: 0.1}).fit(X, y)

@@ -117,6 +117,9 @@ def test_the_recipe_is_the_count_given_not_the_images_fitted():
     assert pipe[-1].progressive_resizing is None and pipe[-1].augmentation == "erase"
     with pytest.raises(ValueError, match="'n_images' parameter.*Got 0"):
         make_leukemia_pipeline(n_images=0)
+    # A (height, width) size, as the reader and the resizer take it.
+    pair = make_leukemia_pipeline(image_size=(24, 16), tta="flips")
+    assert pair[0].image_size == (24, 16) and pair[1].size == (24, 16)
 
 
 def test_non_square_resize_needs_flips_and_fails_before_training():

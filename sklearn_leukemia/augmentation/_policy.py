@@ -375,8 +375,7 @@ class AugmentationPolicy(BaseEstimator):
         """Return the name of the preset whose parameters this policy has.
 
         What the command line and the benchmarks print for the augmentation
-        a fit used (``augment="auto"`` chooses a preset by the size of the
-        training set).
+        a fit used.
 
         Returns
         -------

@@ -24,7 +24,7 @@ from sklearn_leukemia import _options
 from sklearn_leukemia.cli._io import UsageError, check_readable
 from sklearn_leukemia.io import atomic_write_text, check_outside
 
-__all__ = ["binary_sides", "configure_parser", "find_images", "run"]
+__all__ = ["configure_parser", "find_images", "model_sides", "run"]
 
 # Images predicted at once: bounds memory on folders of any size.
 _CHUNK = 256
@@ -91,7 +91,7 @@ def find_images(inputs: list[str]) -> list[str]:
     return files
 
 
-def binary_sides(classes: list, positive_names: list[str]):
+def model_sides(classes: list, positive_names: list[str]):
     """Make the sides of ``--positive-classes`` among a model's classes.
 
     A class matches by its string form, so that a model of integer classes
@@ -170,7 +170,7 @@ def run(args) -> int:
               "--positive-classes NAME... asks another.", file=sys.stderr)
     sides = None
     if positive_names:
-        sides = binary_sides(classes, list(positive_names))
+        sides = model_sides(classes, list(positive_names))
     # Every file read once before the first prediction: a broken one stops
     # the command here (or is left out), not after hours of chunks.
     keep = check_readable(files, on_error=args.on_error, what="predicted")

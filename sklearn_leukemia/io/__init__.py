@@ -4,6 +4,7 @@ from sklearn_leukemia.io._read import ImageReadError, read_image
 from sklearn_leukemia.io._write import (
     OutputInsideDataError,
     atomic_open,
+    atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     check_outside,
@@ -13,6 +14,7 @@ __all__ = [
     "ImageReadError",
     "OutputInsideDataError",
     "atomic_open",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_outside",

@@ -22,6 +22,7 @@ from typing import IO
 __all__ = [
     "OutputInsideDataError",
     "atomic_open",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "check_outside",
@@ -33,10 +34,54 @@ class OutputInsideDataError(ValueError):
 
 
 def _umask() -> int:
-    # The umask can only be read by setting it; set it straight back.
+    # Linux says it without changing it; elsewhere it can only be read by
+    # setting it (and straight back).
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; move it there on success.
+
+    For writers that take a path (``safetensors``); :func:`atomic_open` is
+    the same for a file object. The file gets the permissions of any file
+    created by ``open()``, is synced to disk and renamed to ``path`` when the
+    block ends without an exception, and removed otherwise, ``path`` left as
+    it was.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_leukemia.io import atomic_path
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.bin")
+    >>> with atomic_path(path) as tmp:
+    ...     _ = tmp.write_bytes(b"done")
+    >>> open(path, "rb").read()
+    b'done'
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        # mkstemp made the file readable by its owner only, and a writer may
+        # have made a new one: the mode is set on what was written.
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -73,22 +118,10 @@ def atomic_open(
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode={mode!r} is not supported; expected 'w' or 'wb'.")
-    path = Path(path)
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        # mkstemp creates the file readable by its owner only; give the final
-        # file the permissions of any file created by open().
-        os.chmod(tmp, 0o666 & ~_umask())
-        kwargs = {"encoding": encoding, "newline": ""} if mode == "w" else {}
-        with os.fdopen(fd, mode, **kwargs) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    kwargs = {"encoding": encoding, "newline": ""} if mode == "w" else {}
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as file:
+        yield file
+        file.flush()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

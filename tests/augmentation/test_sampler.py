@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from imblearn.base import is_sampler
 from imblearn.pipeline import Pipeline
-from sklearn.utils import get_tags
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_leukemia.augmentation import AugmentationPolicy, ImageAugmenter

@@ -8,7 +8,7 @@ from PIL import Image
 
 from sklearn_leukemia.cli import main
 from sklearn_leukemia.cli._io import UsageError
-from sklearn_leukemia.cli._predict import binary_sides, find_images
+from sklearn_leukemia.cli._predict import find_images, model_sides
 
 TINY = ["--image-size", "16", "--epochs", "1", "--width", "4", "--batch-size", "8"]
 
@@ -336,10 +336,10 @@ def test_predict_positive_classes_errors_are_named(trained_classes, capsys,
 
 
 def test_binary_sides_match_classes_by_their_text():
-    sides = binary_sides(np.array([0, 1, 2]), ["2", "1"])
+    sides = model_sides(np.array([0, 1, 2]), ["2", "1"])
     assert sides.positive == [1, 2] and sides.negative == [0]
     assert sides.names == ("0", "1+2")
-    many = binary_sides(["n", "a", "b", "c", "d"], ["a", "b", "c", "d"])
+    many = model_sides(["n", "a", "b", "c", "d"], ["a", "b", "c", "d"])
     assert many.names == ("n", "positive")
 
 

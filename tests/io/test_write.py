@@ -7,6 +7,7 @@ from sklearn_leukemia import load_model, save_model
 from sklearn_leukemia.io import (
     OutputInsideDataError,
     atomic_open,
+    atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     check_outside,
@@ -85,3 +86,17 @@ def test_every_output_gets_the_mode_of_a_file_made_by_open(tmp_path):
     assert model.stat().st_mode & 0o777 == expected
     assert text.stat().st_mode & 0o777 == expected
     assert load_model(model).n_channels_in_ == 3
+
+
+def test_atomic_path_moves_a_finished_file_and_drops_a_failed_one(tmp_path):
+    path = tmp_path / "model.slk"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["model.slk"]
+    with atomic_path(path) as tmp:
+        assert tmp.parent == tmp_path and tmp != path
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["model.slk"]
