@@ -145,7 +145,11 @@ class LRSchedule(LRScheduler):
             policy=policy,
             monitor=monitor,
             event_name=event_name,
-            step_every=_SCHEDULES.get(policy, (None, "batch"))[1],
+            # Checked in initialize; a name that is not one steps per batch.
+            step_every=(
+                _SCHEDULES[policy][1] if isinstance(policy, str)
+                and policy in _SCHEDULES else "batch"
+            ),
         )
 
     def _get_policy_cls(self):

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import inspect
 import math
-from contextlib import nullcontext
+import signal
+import threading
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -95,9 +97,49 @@ _REMOVED_PARAMS = {
 # Parameters that choose the default callbacks.
 _CALLBACK_PARAMS = frozenset(
     {"lr_schedule", "ema", "progressive_resizing", "early_stopping", "monitor",
-     "verbose"}
+     "verbose", "callbacks"}
 )
 _PIXEL_DTYPES = (np.uint8, np.uint16, np.bool_, np.float16, np.float32, np.float64)
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C on its way through skorch.
+
+    skorch takes a KeyboardInterrupt for a callback's request to stop
+    (EarlyStopping raises one) and goes on.
+    """
+
+
+@contextmanager
+def _ctrl_c_raises(active: bool):
+    """Make Ctrl-C (SIGINT) raise :class:`_Interrupted` inside the block.
+
+    Only in the main thread, where signals arrive, and only over Python's
+    default handler: a program's own SIGINT handler is left in place.
+    """
+    if not active or threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def interrupted(signum, frame):
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _off(value) -> bool:
+    """Whether an on-off parameter is off: None, False or 0.
+
+    ``get_params`` lists the callbacks the parameters choose; it must not
+    fail on a value that ``fit`` will reject.
+    """
+    return value is None or (isinstance(value, Real) and value == 0)
 
 
 def _proba_accuracy(net, X, y) -> float:
@@ -175,6 +217,15 @@ class SECNNClassifier(NeuralNetClassifier):
         torch threads; None: the cores this process (or joblib worker) has.
     verbose : int, default=0
         1 prints the losses of each epoch, 2 adds a progress bar.
+    on_interrupt : {"raise", "stop"}, default="raise"
+        What Ctrl-C (SIGINT) during training does. ``"raise"``: a
+        ``KeyboardInterrupt`` leaves the call; a ``fit`` (or first
+        ``partial_fit``) it interrupts leaves the classifier unfitted, and a
+        continued training keeps its network as the interrupt found it.
+        ``"stop"``: skorch's behaviour, training ends early and the call
+        returns the network trained so far. A callback stopping training
+        (early stopping) is no interrupt. Ctrl-C is told apart in the main
+        thread under Python's default SIGINT handler.
     **kwargs
         skorch's parameters (``criterion``, ``train_split``, ``classes``,
         ``callbacks``, ``warm_start``, ...) and prefixed ones (``module__*``,
@@ -250,9 +301,11 @@ class SECNNClassifier(NeuralNetClassifier):
         "random_state": ["random_state"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
+        "on_interrupt": [StrOptions({"raise", "stop"})],
+        "callbacks": [list, tuple, None],
         # skorch's own, checked by skorch.
         **dict.fromkeys(
-            ("criterion", "train_split", "classes", "callbacks", "iterator_train",
+            ("criterion", "train_split", "classes", "iterator_train",
              "iterator_valid", "dataset", "predict_nonlinearity", "warm_start",
              "compile", "use_caching", "torch_load_kwargs"),
             "no_validation",
@@ -283,6 +336,7 @@ class SECNNClassifier(NeuralNetClassifier):
         random_state=None,
         n_threads=None,
         verbose=0,
+        on_interrupt="raise",
         criterion=torch.nn.CrossEntropyLoss,
         train_split=None,
         classes=None,
@@ -318,7 +372,7 @@ class SECNNClassifier(NeuralNetClassifier):
             early_stopping=early_stopping, monitor=monitor,
             data_on_device=data_on_device, mixed_precision=mixed_precision,
             channels_last=channels_last, random_state=random_state,
-            n_threads=n_threads,
+            n_threads=n_threads, on_interrupt=on_interrupt,
         )
 
     def __repr__(self) -> str:
@@ -358,6 +412,10 @@ class SECNNClassifier(NeuralNetClassifier):
             if sep and hasattr(getattr(self, owner, None), "set_params"):
                 getattr(self, owner).set_params(**{sub: params.pop(key)})
         rebuild = self.initialized_ and not _CALLBACK_PARAMS.isdisjoint(params)
+        if "callbacks" in params:
+            # skorch would build every callback, the list's and the default
+            # ones, before taking the list; fit checks them.
+            vars(self)["callbacks"] = params.pop("callbacks")
         with skorch_sees_device(self):
             super().set_params(**params)
         if rebuild:
@@ -516,23 +574,24 @@ class SECNNClassifier(NeuralNetClassifier):
         ]
         if self.lr_schedule is not None:
             callbacks.append(("lr_scheduler", LRSchedule(self.lr_schedule)))
-        if self.ema:
+        if not _off(self.ema):
             callbacks.append(("ema", WeightAveraging(self.ema)))
         if self.progressive_resizing is not None:
             callbacks.append(
                 ("progressive_resizing", ProgressiveResizing(self.progressive_resizing))
             )
-        if self.early_stopping:
+        if not _off(self.early_stopping):
             callbacks.append((
                 "early_stopping",
                 EarlyStopping(
                     monitor=self.monitor,
-                    patience=int(self.early_stopping),
-                    lower_is_better=_LOWER_IS_BETTER[self.monitor],
+                    patience=self.early_stopping,
+                    # fit validates monitor; get_params must not fail on it.
+                    lower_is_better=_LOWER_IS_BETTER.get(str(self.monitor), True),
                     load_best=True,
                 ),
             ))
-        if self.verbose >= 2:
+        if isinstance(self.verbose, Real) and self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
@@ -681,16 +740,40 @@ class SECNNClassifier(NeuralNetClassifier):
     def _fit(self, X, y, *, reset: bool, fit_params: dict, classes=None,
              routing="partial_fit"):
         X, y_encoded = self._prepare_fit(X, y, reset=reset, classes=classes)
-        with net_run(self, training=True):
+        try:
+            with _ctrl_c_raises(self.on_interrupt == "raise"), net_run(
+                self, training=True
+            ):
+                if reset:
+                    self.initialize()
+                # skorch's partial_fit trains without re-initialising; ours
+                # validated the data and built the net above. Metadata is
+                # routed as for the public method called, where skorch can.
+                if routing == "fit" and _SKORCH_ROUTES_FIT:
+                    fit_params = {**fit_params, "_routing_method": "fit"}
+                super().partial_fit(X, y_encoded, **fit_params)
+        except (_Interrupted, KeyboardInterrupt):
+            history = self.history_ or []
+            epochs = sum("dur" in row for row in history)
             if reset:
-                self.initialize()
-            # skorch's partial_fit trains without re-initialising; ours
-            # validated the data and built the net above. Metadata is routed
-            # as for the public method called, where skorch can say so.
-            if routing == "fit" and _SKORCH_ROUTES_FIT:
-                fit_params = {**fit_params, "_routing_method": "fit"}
-            super().partial_fit(X, y_encoded, **fit_params)
+                self._forget_fit()
+            raise KeyboardInterrupt(
+                f"training interrupted after {epochs} complete epoch(s)"
+            ) from None
         return self
+
+    def _forget_fit(self) -> None:
+        """Make an interrupted fit's classifier what it was when constructed.
+
+        Everything ``fit`` set goes: the fitted attributes and skorch's
+        registries of parts (which its ``__init__`` leaves to the class).
+        """
+        state = vars(self)
+        for name in [k for k in state if k.endswith("_") and k[0] != "_"]:
+            state.pop(name)
+        for name in ("_modules", "_criteria", "_optimizers"):
+            state.pop(name, None)
+        state.update(history_=None, initialized_=False, virtual_params_={})
 
     def forward_iter(self, X, training=False, device="cpu"):
         """Yield the network's output for each batch of ``X``, as skorch does."""

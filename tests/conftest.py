@@ -55,3 +55,37 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A folder nothing can be created in: immutable as root, read-only else."""
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    (folder / "old.txt").write_text("kept")
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    chattr = shutil.which("chattr")
+    if as_root and chattr:
+        locked = subprocess.run([chattr, "+i", str(folder)], capture_output=True)
+        if locked.returncode != 0:
+            pytest.skip(f"chattr +i failed: {locked.stderr.decode().strip()}")
+    elif not as_root:
+        folder.chmod(0o555)
+    try:
+        probe = folder / "probe"
+        try:
+            probe.write_text("")
+        except OSError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("no way to make a folder unwritable here")
+        yield folder
+    finally:
+        if as_root and chattr:
+            subprocess.run([chattr, "-i", str(folder)], check=False)
+        else:
+            folder.chmod(0o755)

@@ -1,5 +1,6 @@
 import io
 import pickle
+import signal
 import warnings
 
 import joblib
@@ -1538,3 +1539,83 @@ def test_removed_parameters_are_named_with_their_replacement(param, advice):
     with pytest.raises(TypeError, match=f"no parameter '{param}' any more; use "
                        f"{advice}"):
         SECNNClassifier(**FAST, **{param: 0.1}).fit(X, y)
+
+
+class InterruptAt(Callback):
+    """Press Ctrl-C (send this process SIGINT) at the end of epoch ``epoch``."""
+
+    def __init__(self, epoch=2):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_interrupted_fit_raises_and_leaves_the_classifier_unfitted():
+    X, y = make_images()
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 5},
+                          callbacks=[("interrupt", InterruptAt(2))])
+    with pytest.raises(KeyboardInterrupt, match="after 2 complete epoch"):
+        clf.fit(X, y)
+    assert not clf.initialized_
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert set(vars(clf)) == set(vars(SECNNClassifier(**FAST, callbacks=[])))
+    # A refit of a fitted classifier interrupted: unfitted too, not half new.
+    clf.set_params(callbacks=None).fit(X, y)
+    clf.set_params(callbacks=[("interrupt", InterruptAt(1))])
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict_proba(X)
+    # The same classifier fits afterwards as a fresh one does.
+    clf.set_params(callbacks=None)
+    np.testing.assert_array_equal(
+        clf.fit(X, y).predict_proba(X),
+        SECNNClassifier(**{**FAST, "max_epochs": 5}).fit(X, y).predict_proba(X),
+    )
+
+
+def test_interrupted_partial_fit_keeps_the_network_it_had():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    clf.set_params(callbacks=[("interrupt", InterruptAt(3))])
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, y)
+    assert clf.initialized_ and len(clf.history_) == 3
+    assert clf.predict_proba(X).shape == (len(X), 2)
+
+
+def test_on_interrupt_stop_is_skorchs_keep_going():
+    X, y = make_images()
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 5}, on_interrupt="stop",
+                          callbacks=[("interrupt", InterruptAt(2))])
+    assert clf.fit(X, y) is clf
+    assert len(clf.history_) == 2
+    assert clf.predict_proba(X).shape == (len(X), 2)
+    with pytest.raises(ValueError, match="on_interrupt"):
+        SECNNClassifier(**FAST, on_interrupt="ignore").fit(X, y)
+
+
+def test_invalid_callbacks_are_refused_by_fit_not_set_params():
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST).set_params(callbacks=-1)
+    with pytest.raises(ValueError, match="'callbacks' parameter .* Got -1"):
+        clf.fit(X, y)
+    clf = SECNNClassifier(**FAST).set_params(lr_schedule=[1], monitor=-1)
+    with pytest.raises(ValueError, match="'(lr_schedule|monitor)' parameter"):
+        clf.fit(X, y)
+
+
+def test_a_callback_stopping_training_is_no_interrupt():
+    X, y = make_images()
+
+    class StopAt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt  # skorch's way for a callback to stop
+
+    clf = SECNNClassifier(**{**FAST, "max_epochs": 5}, callbacks=[StopAt()])
+    assert len(clf.fit(X, y).history_) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -30,7 +30,7 @@ from sklearn_leukemia.cli._model import (
     describe_training,
     pipeline_settings,
 )
-from sklearn_leukemia.io import check_outside
+from sklearn_leukemia.io import check_outside, check_writable
 from sklearn_leukemia.metrics._grouping import merge_to_binary
 
 __all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
@@ -238,6 +238,7 @@ def run(args) -> int:
         check_outside(out, check_data_folder(args.data), what="--out")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out} exists and is not a folder.")
+    check_writable(out, what="--out", folder=True)
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
     check_fit_classes(args)

@@ -1,8 +1,9 @@
 """What the commands share: their usage error and the readability check.
 
-The commands read every input image once before they start
+``train`` and ``evaluate`` read every input image once before they start
 (:func:`check_readable`), so that a broken file stops them before any
-training or prediction, not after the first fold. Outputs are written with
+training, not after the first fold; ``predict`` decodes each image once, as
+it predicts it. Outputs are written with
 :mod:`sklearn_leukemia.io`'s atomic writer.
 """
 

@@ -118,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     -------
     status : int
         0 on success, 2 for a usage error (a bad option, a missing input, an
-        output inside the data), 1 for any other failure. Errors are printed
-        on stderr as one line without traceback, unless ``--debug`` is given.
+        output inside the data or that cannot be written), 130 when
+        interrupted (Ctrl-C; no output file is written), 1 for any other
+        failure. Errors are printed on stderr as one line without traceback,
+        unless ``--debug`` is given.
 
     Examples
     --------
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     0
     """
     from sklearn_leukemia.cli._io import UsageError
-    from sklearn_leukemia.io import OutputInsideDataError
+    from sklearn_leukemia.io import OutputInsideDataError, OutputNotWritableError
 
     parser = build_parser()
     try:
@@ -142,13 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         # Reports are files: never open a window, even where a display exists.
         matplotlib.use("Agg")
         return args.run(args)
-    except (UsageError, OutputInsideDataError) as exc:
+    except (UsageError, OutputInsideDataError, OutputNotWritableError) as exc:
         if args.debug:
             traceback.print_exc()
         _error(str(exc))
         return 2
-    except KeyboardInterrupt:
-        _error("interrupted.")
+    except KeyboardInterrupt as exc:
+        # Output files are written atomically at the end: none was.
+        why = f" ({exc})" if str(exc) else ""
+        _error(f"interrupted{why}; no output file was written.")
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI reports, never crashes
         if args.debug:

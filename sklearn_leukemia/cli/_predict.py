@@ -7,24 +7,35 @@ Pro) answers the binary question too: two more columns, ``binary_proba``
 ``evaluate --fit-classes`` and ``clinical_scorers(positive_classes=...)``
 read it. A model saved by ``train --fit-classes`` records its positive
 classes, so predict adds the two columns without the option.
+
+Each image is decoded once, and rows are written as each chunk of images is
+predicted; an ``--output`` file appears, whole, only when every row is in
+it, so a failed or interrupted run leaves no partial file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
-import io
-import os
+import stat
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from sklearn_leukemia import _options
-from sklearn_leukemia.cli._io import UsageError, check_readable
-from sklearn_leukemia.io import atomic_write_text, check_outside
+from sklearn_leukemia.cli._io import UsageError
+from sklearn_leukemia.io import atomic_open, check_outside, check_writable
 
-__all__ = ["configure_parser", "find_images", "model_sides", "run"]
+__all__ = [
+    "configure_parser",
+    "find_images",
+    "model_sides",
+    "predict_files",
+    "prediction_steps",
+    "run",
+]
 
 # Images predicted at once: bounds memory on folders of any size.
 _CHUNK = 256
@@ -46,8 +57,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--on-error", choices=_options.ON_ERROR, default="raise",
         help="what to do with an image file that cannot be read (broken, "
-        "truncated): raise stops before predicting any and names them; skip "
-        "leaves them out of the CSV and names them (default: raise)",
+        "truncated): raise stops at the first chunk of images holding one, "
+        "names them and writes no --output file; skip leaves them out of the "
+        "CSV and names them (default: raise)",
     )
     parser.add_argument(
         "--positive-classes", nargs="+", metavar="NAME", default=None,
@@ -62,32 +74,43 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def find_images(inputs: list[str]) -> list[str]:
     """Image files named by ``inputs``: files as given, folders walked sorted.
 
+    Folders are walked as the loaders walk them
+    (:func:`sklearn_leukemia.datasets._base.walk_files`): links to folders
+    followed, each folder once, special files skipped with a warning.
+
     Raises
     ------
     UsageError
-        If an input does not exist or a folder holds no image file.
+        If an input does not exist, is a special file (a FIFO, a socket, a
+        device), or a folder holds no image file.
     """
-    from sklearn_leukemia.datasets._base import has_image_extension, is_ignored
+    from sklearn_leukemia.datasets._base import (
+        has_image_extension,
+        is_ignored,
+        walk_files,
+    )
+    from sklearn_leukemia.io._read import special_file_kind
 
     files: list[str] = []
     for item in inputs:
         path = Path(item).expanduser()
-        if path.is_file():
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            raise UsageError(f"image or folder {item} does not exist.") from None
+        kind = special_file_kind(mode)
+        if kind is not None:
+            raise UsageError(f"{item} is a {kind}, not an image file or a folder.")
+        if not stat.S_ISDIR(mode):
             files.append(str(path))
-        elif path.is_dir():
-            found = []
-            for folder, dirs, names in os.walk(path):
-                # Sorted in place so that os.walk visits folders in order.
-                dirs[:] = sorted(d for d in dirs if not is_ignored(d))
-                found += [
-                    os.path.join(folder, name) for name in sorted(names)
-                    if not is_ignored(name) and has_image_extension(name)
-                ]
-            if not found:
-                raise UsageError(f"folder {item} holds no image file.")
-            files += found
-        else:
-            raise UsageError(f"image or folder {item} does not exist.")
+            continue
+        found = [
+            str(file) for file in walk_files(path)
+            if not is_ignored(file.name) and has_image_extension(file.name)
+        ]
+        if not found:
+            raise UsageError(f"folder {item} holds no image file.")
+        files += found
     return files
 
 
@@ -114,24 +137,107 @@ def model_sides(classes: list, positive_names: list[str]):
     )
 
 
-def _csv_text(files: list[str], classes: list, proba: np.ndarray, pred,
-              sides=None) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+def _header(classes: list, sides) -> list[str]:
     header = ["file", *[f"proba_{label}" for label in classes], "predicted"]
+    if sides is not None:
+        header += ["binary_proba", "binary_predicted"]
+    return header
+
+
+def _rows(files, classes: list, proba: np.ndarray, sides=None):
+    """Yield the CSV rows of one chunk of predicted files."""
+    # The most probable class: what predict returns, without a second pass.
+    pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
     extra = [[]] * len(files)
     if sides is not None:
         from sklearn_leukemia.metrics._grouping import merge_to_binary
 
-        header += ["binary_proba", "binary_predicted"]
         # The side of the predicted class: what the scorers and evaluate
         # --fit-classes count, so that the CSV agrees with their reports.
         named, score = merge_to_binary(pred, proba, classes, sides)
         extra = [[f"{p:.6f}", side] for p, side in zip(score, named)]
-    writer.writerow(header)
     for name, row, label, more in zip(files, proba, pred, extra):
-        writer.writerow([name, *[f"{p:.6f}" for p in row], label, *more])
-    return buffer.getvalue()
+        yield [name, *[f"{p:.6f}" for p in row], label, *more]
+
+
+def prediction_steps(model):
+    """Split ``model`` into how it reads a file and what predicts the pixels.
+
+    A pipeline that starts with an :class:`ImageReader` reads the files with
+    its settings, and the steps after it predict; any other model gets
+    every file at its own size.
+    """
+    from sklearn_leukemia.preprocessing import ImageReader
+
+    steps = getattr(model, "steps", None)
+    if steps and isinstance(steps[0][1], ImageReader) and len(steps) > 1:
+        reader = steps[0][1]
+        return {"image_size": reader.image_size, "n_jobs": reader.n_jobs}, model[1:]
+    return {"image_size": None, "n_jobs": None}, model
+
+
+def _unreadable(failures, n_files: int) -> str:
+    listed = "; ".join(f"{exc.path!r}: {exc.reason}" for _, exc in failures[:10])
+    more = f"; and {len(failures) - 10} more" if len(failures) > 10 else ""
+    return f"{len(failures)} of {n_files} image files cannot be read: {listed}{more}"
+
+
+@contextlib.contextmanager
+def _csv_stream(output):
+    """Where the rows go: stdout as they come, or a file renamed when complete."""
+    if output is None:
+        yield sys.stdout
+        return
+    with atomic_open(output) as file:
+        yield file
+
+
+def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
+    """Write the CSV of ``files`` to ``stream`` chunk by chunk; return its rows.
+
+    Each file is decoded once: the chunk is read with the model's reader
+    settings and its pixels go to the steps after the reader. Memory stays
+    that of one chunk of ``_CHUNK`` images whatever the number of files.
+
+    Raises
+    ------
+    ValueError
+        At the first chunk holding unreadable files when ``on_error`` is
+        ``"raise"`` (naming them), or when no file at all can be read.
+    """
+    from tqdm.auto import tqdm
+
+    from sklearn_leukemia.preprocessing._reader import _params, _read
+
+    read_params, predictor = prediction_steps(model)
+    classes = list(model.classes_)
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(_header(classes, sides))
+    failed, n_rows = [], 0
+    starts = range(0, len(files), _CHUNK)
+    for start in tqdm(starts, desc="predicting", unit="batch", file=sys.stderr,
+                      disable=len(starts) < 2):
+        chunk = files[start:start + _CHUNK]
+        images, kept, failures = _read(
+            chunk, **_params(on_error="skip", **read_params), require_one=False
+        )
+        if failures and on_error == "raise":
+            raise ValueError(
+                f"{_unreadable(failures, len(files))}. Move them out of the "
+                "input, or pass --on-error skip to leave them out."
+            )
+        failed += failures
+        if kept.any():
+            names = [name for name, k in zip(chunk, kept) if k]
+            writer.writerows(_rows(names, classes, predictor.predict_proba(images),
+                                   sides))
+            n_rows += len(names)
+    if failed and not n_rows:
+        raise ValueError(f"{_unreadable(failed, len(files))}, so nothing was "
+                         "predicted.")
+    if failed:
+        print(f"Left out {_unreadable(failed, len(files))}.", file=sys.stderr)
+    return n_rows
 
 
 def run(args) -> int:
@@ -142,6 +248,7 @@ def run(args) -> int:
     if not model_path.is_file():
         raise UsageError(f"model file {args.model} does not exist.")
     files = find_images(args.inputs)
+    output = None
     if args.output is not None:
         output = Path(args.output).expanduser()
         for item in args.inputs:
@@ -152,6 +259,7 @@ def run(args) -> int:
         if not output.parent.is_dir():
             raise UsageError(f"--output {args.output}: folder {output.parent} "
                              "does not exist.")
+        check_writable(output, what="--output")
     model, metadata = load_model(model_path, return_metadata=True)
     classes = list(model.classes_)
     positive_names = args.positive_classes
@@ -171,26 +279,10 @@ def run(args) -> int:
     sides = None
     if positive_names:
         sides = model_sides(classes, list(positive_names))
-    # Every file read once before the first prediction: a broken one stops
-    # the command here (or is left out), not after hours of chunks.
-    keep = check_readable(files, on_error=args.on_error, what="predicted")
-    files = [name for name, kept in zip(files, keep) if kept]
-
-    from tqdm.auto import tqdm
-
-    chunks = [files[i:i + _CHUNK] for i in range(0, len(files), _CHUNK)]
-    probas = []
-    for chunk in tqdm(chunks, desc="predicting", unit="batch", file=sys.stderr,
-                      disable=len(chunks) < 2):
-        probas.append(model.predict_proba(np.asarray(chunk, dtype=str)))
-    proba = np.concatenate(probas)
-    # The most probable class: what predict returns, without a second pass.
-    pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-    text = _csv_text(files, classes, proba, pred, sides)
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write_text(output, text)
-        print(f"Wrote predictions of {len(files)} images to {args.output}.",
+    with _csv_stream(output) as stream:
+        n_rows = predict_files(model, files, stream, on_error=args.on_error,
+                               sides=sides)
+    if output is not None:
+        print(f"Wrote predictions of {n_rows} images to {args.output}.",
               file=sys.stderr)
     return 0

@@ -24,7 +24,7 @@ from sklearn_leukemia.cli._model import (
     check_architecture,
     describe_training,
 )
-from sklearn_leukemia.io import check_outside
+from sklearn_leukemia.io import check_outside, check_writable
 
 __all__ = ["configure_parser", "run"]
 
@@ -57,6 +57,7 @@ def run(args) -> int:
                          "such as model.slk.")
     if not out.parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {out.parent} does not exist.")
+    check_writable(out, what="--out")
     check_fit_classes(args)
     check_architecture(args)
     dataset = load_dataset(args)

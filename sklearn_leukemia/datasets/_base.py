@@ -9,6 +9,7 @@ assembles the :class:`~sklearn.utils.Bunch`.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -93,23 +94,87 @@ def resolve_root(root: str | os.PathLike, *, layout: str) -> Path:
 
 
 def scan_dir(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Files and subfolders of ``folder``, sorted by name, ignored ones left out."""
+    """Files and subfolders of ``folder``, sorted by name, ignored ones left out.
+
+    Links are followed: a link to a folder counts as a folder, a link to a
+    file as a file. A link that leads nowhere counts as a file, for the
+    reader to name. A FIFO, socket or device is skipped with a warning:
+    reading one would block or never end.
+    """
+    from sklearn_leukemia.io._read import special_file_kind
+
     try:
         with os.scandir(folder) as entries:
             kept = [entry for entry in entries if not is_ignored(entry.name)]
     except OSError as exc:
         raise OSError(f"Cannot list the folder {str(folder)!r}: {exc}") from exc
-    files = sorted((Path(e.path) for e in kept if not e.is_dir()), key=lambda p: p.name)
-    dirs = sorted((Path(e.path) for e in kept if e.is_dir()), key=lambda p: p.name)
-    return files, dirs
+    files, dirs, special = [], [], []
+    for entry in kept:
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            files.append(Path(entry.path))  # a broken link: the reader says so
+            continue
+        kind = special_file_kind(mode)
+        if kind is not None:
+            special.append(f"{entry.path!r} ({kind})")
+        elif stat.S_ISDIR(mode):
+            dirs.append(Path(entry.path))
+        else:
+            files.append(Path(entry.path))
+    if special:
+        warnings.warn(
+            f"Skipped {len(special)} entries of {str(folder)!r} that are not "
+            f"regular files: {', '.join(sorted(special)[:5])}.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return sorted(files, key=lambda p: p.name), sorted(dirs, key=lambda p: p.name)
 
 
-def walk_files(folder: Path) -> Iterator[Path]:
-    """Every file under ``folder``, depth first, in sorted order."""
+def walk_files(folder: Path, *, seen: set | None = None) -> Iterator[Path]:
+    """Every file under ``folder``, depth first, in sorted order.
+
+    The rule of every loader and command: links to folders are followed,
+    and each folder is listed once. A link to a folder that holds the one
+    being listed (a loop), or to a folder already listed in this walk (a
+    second path to it), is skipped with a warning naming it. Special files
+    are skipped as :func:`scan_dir` says.
+
+    Parameters
+    ----------
+    folder : Path
+        Where to start.
+    seen : set, default=None
+        The folders listed so far, shared by several walks of one load
+        (the class folders of a dataset) so that none is listed twice.
+    """
+    yield from _walk(Path(folder), set() if seen is None else seen, None)
+
+
+def _walk(folder: Path, seen: set, parent: str | None) -> Iterator[Path]:
+    try:
+        info = os.stat(folder)
+    except OSError as exc:
+        raise OSError(f"Cannot list the folder {str(folder)!r}: {exc}") from exc
+    real = os.path.realpath(folder)
+    if parent is not None and (
+        real == parent or Path(real) in Path(parent).parents
+    ):
+        why = f"it leads back to {real!r}, which holds it (a link loop)"
+    elif (info.st_dev, info.st_ino) in seen:
+        why = f"it leads to {real!r}, which was already listed"
+    else:
+        why = None
+    if why is not None:
+        warnings.warn(f"Skipped the folder {str(folder)!r}: {why}.", UserWarning,
+                      stacklevel=3)
+        return
+    seen.add((info.st_dev, info.st_ino))
     files, dirs = scan_dir(folder)
     yield from files
     for sub in dirs:
-        yield from walk_files(sub)
+        yield from _walk(sub, seen, real)
 
 
 class ProblemLog:

@@ -244,10 +244,13 @@ def _class_images(root: Path, selected: list[str], problems):
     """Return the image files of each class folder, and the class of each."""
     filenames: list[Path] = []
     class_names: list[str] = []
+    # One walk of the whole tree: a folder linked from two classes, or a
+    # link back to the root, is listed once.
+    seen = {(os.stat(root).st_dev, os.stat(root).st_ino)}
     for name in selected:
         folder = root / name
         images = []
-        for path in walk_files(folder):
+        for path in walk_files(folder, seen=seen):
             if has_image_extension(path.name):
                 images.append(path)
             else:

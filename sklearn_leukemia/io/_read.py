@@ -9,6 +9,7 @@ fallback for TIFF flavours tifffile leaves raw (palette, CMYK, JPEG-in-TIFF).
 from __future__ import annotations
 
 import os
+import stat
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,6 +18,14 @@ __all__ = ["ImageReadError", "read_image"]
 
 # Classic TIFF and BigTIFF, in both byte orders.
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+# What a path that is neither a file nor a folder may be.
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
 
 # Pillow modes whose conversion to RGB Pillow does right on its own.
 _PIL_TO_RGB = frozenset({"RGB", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"})
@@ -127,10 +136,11 @@ def read_image(path: str | os.PathLike, *, min_size: int | None = None) -> np.nd
     Raises
     ------
     ImageReadError
-        If the file is missing, a directory, unreadable, empty, not an
-        image, truncated or corrupt, or holds pixels that cannot be brought
-        to RGB (more than four channels, signed integers, floats outside
-        [0, 1]). The message names the file and the reason.
+        If the file is missing, a directory, a FIFO, socket or device
+        (refused before it is opened), unreadable, empty, not an image,
+        truncated or corrupt, or holds pixels that cannot be brought to RGB
+        (more than four channels, signed integers, floats outside [0, 1]).
+        The message names the file and the reason.
     TypeError
         If ``path`` is not a str or os.PathLike.
     ValueError
@@ -195,12 +205,33 @@ def _read_pixels(
     return _read_with_pillow(path, min_size=min_size, size=size)
 
 
+def special_file_kind(mode: int) -> str | None:
+    """Name what a ``st_mode`` that is neither a regular file nor a folder is."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return "special file"
+
+
 def _check_file(path: str) -> bytes:
-    """Fail early, with a precise reason, on what is not a readable file."""
-    if not os.path.exists(path):
-        raise ImageReadError(path, "no such file")
-    if os.path.isdir(path):
+    """Fail early, with a precise reason, on what is not a readable file.
+
+    A FIFO, socket or device is refused before it is read: reading a FIFO
+    blocks until something writes to it, a device may never end.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"the file cannot be opened ({exc})") from exc
+    if stat.S_ISDIR(mode):
         raise ImageReadError(path, "it is a directory, not a file")
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise ImageReadError(path, f"it is a {kind}, not a regular file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)

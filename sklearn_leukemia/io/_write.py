@@ -7,7 +7,8 @@ the command line's outputs) goes through :func:`atomic_open`: a temporary
 file in the same folder (same file system, so the final ``os.replace`` is
 atomic), renamed when complete, with the permissions of any file created by
 ``open()``. :func:`check_outside` is the rule that outputs never go into a
-folder of input data.
+folder of input data, and :func:`check_writable` finds out before any work
+whether an output can be written at all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import IO
 
 __all__ = [
     "OutputInsideDataError",
+    "OutputNotWritableError",
     "atomic_open",
     "atomic_path",
     "atomic_write_bytes",
@@ -31,6 +33,10 @@ __all__ = [
 
 class OutputInsideDataError(ValueError):
     """Raised when an output path lies inside a folder of input data."""
+
+
+class OutputNotWritableError(OSError):
+    """Raised when an output cannot be written where it was asked for."""
 
 
 def _umask() -> int:
@@ -198,3 +204,61 @@ def check_outside(
             f"{what} {output} is inside the data folder {data}; outputs are "
             "never written into data. Choose a folder outside it."
         )
+
+
+def check_writable(
+    output: str | os.PathLike, *, what: str = "output", folder: bool = False
+) -> None:
+    """Raise unless ``output`` can be written now, before any work is done.
+
+    The folder that will hold the output (``output`` itself with
+    ``folder=True``; a folder that does not exist yet is made inside its
+    nearest existing parent) is tried by creating and removing an empty
+    temporary file in it: permissions, access control lists, read-only and
+    immutable file systems all answer as they will for the real write.
+
+    Parameters
+    ----------
+    output : str or path-like
+        The output file, or with ``folder=True`` the output folder.
+    what : str, default="output"
+        Names the output in the message, e.g. ``"--out"``.
+    folder : bool, default=False
+        Whether ``output`` is a folder to write files into.
+
+    Raises
+    ------
+    OutputNotWritableError
+        If nothing can be written there; the message names the folder and
+        why.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from sklearn_leukemia.io import check_writable
+    >>> check_writable(tempfile.mkdtemp() + "/model.slk", what="--out")
+    >>> check_writable("/proc/model.slk", what="--out")
+    Traceback (most recent call last):
+    ...
+    sklearn_leukemia.io._write.OutputNotWritableError: --out /proc/model.slk ...
+    """
+    path = Path(output).expanduser()
+    target = path if folder else path.parent
+    existing = Path(os.path.abspath(target))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputNotWritableError(
+            f"{what} {output} cannot be written: {existing} is a file, not a "
+            "folder."
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".sklearn-leukemia-", dir=existing)
+    except OSError as exc:
+        raise OutputNotWritableError(
+            f"{what} {output} cannot be written: nothing can be created in the "
+            f"folder {existing} ({exc.strerror or exc}). Choose another "
+            "location, or fix its permissions."
+        ) from exc
+    os.close(fd)
+    os.unlink(probe)

@@ -1,9 +1,9 @@
 """Clinical metrics computed from one-vs-rest confusion counts.
 
 Functions named ``*_score`` are higher-is-better, ``*_rate`` lower-is-better.
-All of them share one code path: :func:`sklearn.metrics.multilabel_confusion_matrix`
-gives the true/false positive/negative counts per class (weighted when
-``sample_weight`` is given), and each metric is one ratio of those counts.
+All of them share one code path: the true/false positive/negative counts of
+each class one against the rest (sums of ``sample_weight`` when given), each
+summed over its own samples, and each metric is one ratio of those counts.
 
 imbalanced-learn's ``sensitivity_specificity_support`` is not reused: it has no
 ``zero_division`` and, in version 0.14, mixes a sample count with weighted sums
@@ -19,7 +19,6 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import multilabel_confusion_matrix
 from sklearn.utils.multiclass import type_of_target, unique_labels
 
 _AVERAGES = ("binary", "micro", "macro", "weighted", None)
@@ -160,14 +159,21 @@ def _one_vs_rest_counts(y_true, y_pred, *, labels, pos_label, average, sample_we
         y_true, y_pred, sample_weight
     )
     labels = _resolve_labels(y_true, y_pred, labels, pos_label, average)
-    mcm = multilabel_confusion_matrix(
-        y_true, y_pred, sample_weight=sample_weight, labels=labels
-    ).astype(float)
+    # Each count sums the weights of its own samples. scikit-learn's
+    # multilabel_confusion_matrix takes tn as the total weight less the
+    # other three, which leaves a rounding residue (~1e-16) where no sample
+    # is a true negative: a defined NPV of 1.0 beside an empty column.
+    true = y_true[:, None] == np.asarray(labels, dtype=object)[None, :]
+    pred = y_pred[:, None] == np.asarray(labels, dtype=object)[None, :]
+    weights = (
+        np.ones(len(y_true)) if sample_weight is None
+        else np.asarray(sample_weight, dtype=float)
+    )
     counts = {
-        "tn": mcm[:, 0, 0],
-        "fp": mcm[:, 0, 1],
-        "fn": mcm[:, 1, 0],
-        "tp": mcm[:, 1, 1],
+        "tn": weights @ (~true & ~pred),
+        "fp": weights @ (~true & pred),
+        "fn": weights @ (true & ~pred),
+        "tp": weights @ (true & pred),
     }
     return counts, labels
 

@@ -55,12 +55,16 @@ def _ratio(numerator, denominator):
 def _class_metrics(cm: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Accuracy ``(B,)`` and one-vs-rest metrics ``(B, K)`` from ``(B, K, K)``."""
     tp = np.diagonal(cm, axis1=1, axis2=2)
-    true = cm.sum(axis=2)
-    pred = cm.sum(axis=1)
     total = cm.sum(axis=(1, 2))
-    fp = pred - tp
-    fn = true - tp
-    tn = total[:, None] - true - pred + tp
+    # Each count sums its own cells: the total less the others would leave a
+    # rounding residue of weights (~1e-16) where a count is empty, and a
+    # ratio defined where it is not (an NPV of 1.0 with nothing predicted
+    # negative).
+    n_labels = cm.shape[1]
+    other = ~np.eye(n_labels, dtype=bool)  # other[k, i]: i is not class k
+    fp = np.einsum("bij,kj,ki->bk", cm, np.eye(n_labels), other)
+    fn = np.einsum("bij,ki,kj->bk", cm, np.eye(n_labels), other)
+    tn = np.einsum("bij,ki,kj->bk", cm, other, other)
     per_class = {
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),

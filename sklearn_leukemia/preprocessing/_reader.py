@@ -178,8 +178,11 @@ def _warn_skipped(n_files: int, failures) -> None:
     )
 
 
-def _read(X, image_size, n_jobs, on_error):
-    """Return the images, the mask of the samples kept and the failures."""
+def _read(X, image_size, n_jobs, on_error, *, require_one=True):
+    """Return the images, the mask of the samples kept and the failures.
+
+    With ``require_one``, files none of which can be read raise.
+    """
     paths = _as_paths(X)
     if paths is None:
         images = check_images(X, allow_ragged=True, estimator="ImageReader")
@@ -192,7 +195,7 @@ def _read(X, image_size, n_jobs, on_error):
             )
         return images, np.ones(len(images), dtype=bool), []
     images, failures = _read_files(paths, image_size, n_jobs, on_error)
-    if len(failures) == len(paths):
+    if require_one and len(failures) == len(paths):
         raise ValueError(
             f"None of the {len(paths)} image file(s) could be read; the first, "
             f"{failures[0][1].path!r}: {failures[0][1].reason}."

@@ -323,3 +323,19 @@ def test_fit_classes_and_fit_sides_exclude_each_other(tmp_path, rng, capsys):
         capsys.readouterr().err
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_evaluate_refuses_an_unwritable_out_before_reading_an_image(
+    tmp_path, rng, unwritable_dir, monkeypatch, capsys
+):
+    import sklearn_leukemia.cli._evaluate as evaluate_module
+
+    data = _image_folder(tmp_path / "smears", ["Benign", "Early"], 4, rng)
+    monkeypatch.setattr(evaluate_module, "load_dataset", lambda args: pytest.fail(
+        "images were read"))
+    out = unwritable_dir / "report"
+    status = main(["evaluate", str(data), "--positive-classes", "Early", *TINY,
+                   "--out", str(out)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} cannot be written" in err and err.count("\n") == 1

@@ -1,6 +1,7 @@
 import contextlib
 import csv
 import io
+import os
 
 import numpy as np
 import pytest
@@ -126,17 +127,19 @@ def with_broken(trained, tmp_path):
     return images, model
 
 
-def test_a_broken_image_stops_predict_before_any_prediction(with_broken, tmp_path,
-                                                             capsys):
+def test_a_broken_image_stops_predict_and_writes_no_csv(with_broken, tmp_path,
+                                                        capsys):
     images, model = with_broken
     output = tmp_path / "preds.csv"
+    output.write_text("an earlier CSV")
     status = main(["predict", str(model), str(images), "--output", str(output)])
     err = capsys.readouterr().err
     assert status == 1
-    assert "1 of 5 image files cannot be read, so nothing was predicted: " \
+    assert "1 of 5 image files cannot be read: " \
         f"'{images / 'Pre_2.png'}'" in err
     assert "--on-error skip" in err
-    assert not output.exists()
+    assert output.read_text() == "an earlier CSV"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new_images", "preds.csv"]
 
 
 def test_predict_on_error_skip_leaves_them_out_of_the_csv(with_broken, tmp_path,
@@ -147,7 +150,7 @@ def test_predict_on_error_skip_leaves_them_out_of_the_csv(with_broken, tmp_path,
                    "--output", str(output)])
     err = capsys.readouterr().err
     assert status == 0, err
-    assert f"Left out 1 of 5 image files that cannot be read: " \
+    assert "Left out 1 of 5 image files cannot be read: " \
         f"'{images / 'Pre_2.png'}'" in err
     files = [row[0] for row in _rows(output.read_text())[1:]]
     assert files == [str(images / f"Pre_{i}.png") for i in (0, 1, 3, 4)]
@@ -357,3 +360,92 @@ def test_predict_names_a_recorded_answer_it_cannot_read(trained_classes, tmp_pat
     # --positive-classes replaces what the file records.
     assert main(["predict", str(broken), str(data / "Pre"),
                  "--positive-classes", "Early"]) == 0
+
+
+def test_predict_decodes_each_image_once_and_streams_the_rows(
+    trained, tmp_path, monkeypatch, capsys
+):
+    import sklearn_leukemia.cli._predict as predict_module
+    import sklearn_leukemia.io._read as read_module
+
+    data, model = trained
+    events = []
+    real = read_module._read_with_pillow
+    monkeypatch.setattr(
+        read_module, "_read_with_pillow",
+        lambda path, **kw: events.append(("decode", path)) or real(path, **kw),
+    )
+    monkeypatch.setattr(predict_module, "_CHUNK", 4)
+    real_atomic = predict_module.atomic_open
+
+    @contextlib.contextmanager
+    def watched(path):
+        with real_atomic(path) as file:
+            real_write = file.write
+            file.write = lambda text: events.append(("write", text)) or real_write(
+                text
+            )
+            yield file
+
+    monkeypatch.setattr(predict_module, "atomic_open", watched)
+    output = tmp_path / "preds.csv"
+    assert main(["predict", str(model), str(data), "--output", str(output)]) == 0
+    decoded = [what for kind, what in events if kind == "decode"]
+    assert sorted(decoded) == sorted(map(str, data.rglob("*.png")))
+    # Rows leave chunk by chunk: a chunk's rows before the next is decoded.
+    kinds = [kind for kind, _ in events]
+    assert kinds[:10] == ["write"] + ["decode"] * 4 + ["write"] * 4 + ["decode"]
+    rows = _rows(output.read_text())
+    assert len(rows) == 16
+    assert rows == _rows("".join(text for kind, text in events if kind == "write"))
+
+
+def test_predict_refuses_an_unwritable_output_before_reading_the_model(
+    trained, unwritable_dir, capsys
+):
+    data, model = trained
+    output = unwritable_dir / "preds.csv"
+    assert main(["predict", str(model), str(data), "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert f"--output {output} cannot be written" in err and str(unwritable_dir) in err
+    assert sorted(p.name for p in unwritable_dir.iterdir()) == ["old.txt"]
+
+
+def test_find_images_refuses_a_named_fifo_and_skips_one_in_a_folder(tmp_path, rng):
+    _save(tmp_path / "a" / "1.png", rng)
+    os.mkfifo(tmp_path / "a" / "2.png")
+    with pytest.raises(UsageError, match=r"2.png is a FIFO \(named pipe\), not an"):
+        find_images([str(tmp_path / "a" / "2.png")])
+    with pytest.warns(UserWarning, match=r"not regular files: .*2.png.* \(FIFO"):
+        found = find_images([str(tmp_path / "a")])
+    assert found == [str(tmp_path / "a" / "1.png")]
+
+
+def test_predict_with_a_fifo_among_the_images_ends(trained, tmp_path, capsys):
+    import shutil
+    import subprocess
+    import sys
+
+    data, model = trained
+    images = tmp_path / "images"
+    shutil.copytree(data / "Pre", images)
+    os.mkfifo(images / "Pre_9.png")
+    # In a child process: the old reader blocked forever on the FIFO.
+    done = subprocess.run(
+        [sys.executable, "-m", "sklearn_leukemia.cli", "predict", str(model),
+         str(images)], capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(_rows(done.stdout)) == 1 + 5
+    assert "Pre_9.png" in done.stderr and "FIFO" in done.stderr
+
+
+def test_find_images_follows_folder_links_once(tmp_path, rng):
+    _save(tmp_path / "data" / "a" / "1.png", rng)
+    _save(tmp_path / "elsewhere" / "2.png", rng)
+    (tmp_path / "data" / "b").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "data" / "a" / "loop").symlink_to(tmp_path / "data")
+    with pytest.warns(UserWarning, match=r"loop'.*holds it \(a link loop\)"):
+        found = find_images([str(tmp_path / "data")])
+    assert found == [str(tmp_path / "data" / "a" / "1.png"),
+                     str(tmp_path / "data" / "b" / "2.png")]

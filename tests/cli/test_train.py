@@ -353,3 +353,65 @@ def test_train_says_how_many_epochs_it_trained(smears, tmp_path, capsys):
     assert "Trained 2 epochs at 16x16 pixels, augment flips." in (
         capsys.readouterr().err
     )
+
+
+def test_train_refuses_an_unwritable_out_before_reading_an_image(
+    smears, unwritable_dir, monkeypatch, capsys
+):
+    import sklearn_leukemia.cli._train as train_module
+
+    monkeypatch.setattr(train_module, "load_dataset", lambda args: pytest.fail(
+        "images were read"))
+    out = unwritable_dir / "model.slk"
+    assert main(["train", str(smears), *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sklearn-leukemia: error: --out {out} cannot be written")
+    assert str(unwritable_dir) in err and err.count("\n") == 1
+
+
+def test_ctrl_c_during_train_writes_nothing_and_exits_130(smears, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "model.slk"
+    out.write_bytes(b"a good model trained yesterday")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sklearn_leukemia.cli", "train", str(smears),
+         "--image-size", "16", "--width", "4", "--epochs", "100000",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = ""
+        while "Training on" not in line:
+            line = child.stderr.readline()
+            assert line or child.poll() is None, "train ended before training"
+        time.sleep(2)  # inside the epochs
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, stderr
+    assert stderr.strip().splitlines() == [
+        stderr.strip().splitlines()[-1]
+    ] and stderr.strip().startswith("sklearn-leukemia: error: interrupted (training "
+                                    "interrupted after ")
+    assert stderr.strip().endswith("; no output file was written.")
+    assert "Trained" not in stderr and "Saved" not in stdout
+    assert out.read_bytes() == b"a good model trained yesterday"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.slk", "smears"]
+
+
+def test_train_follows_folder_links_and_stops_at_a_loop(smears, tmp_path, capsys):
+    (smears / "Pro" / "again").symlink_to(smears)
+    out = tmp_path / "model.slk"
+    status = main(["train", str(smears), *TINY, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert f"Skipped the folder '{smears / 'Pro' / 'again'}': it leads back to " \
+        f"'{smears}', which holds it (a link loop)." in err
+    assert "Training on 12 images" in err

@@ -258,3 +258,30 @@ def test_real_pbc_normal(shared_data_dir):
     assert len(data.target_names) == 8
     assert "lymphocyte" in data.target_names
     assert np.bincount(data.target).min() > 0
+
+
+def test_folder_links_are_followed_once_and_loops_skipped(tmp_path):
+    root = tmp_path / "smears"
+    _image(root / "Benign" / "b.png", 10)
+    _image(tmp_path / "shared" / "s.png", 20)
+    _image(root / "Early" / "e.png", 30)
+    (root / "Benign" / "more").symlink_to(tmp_path / "shared")
+    (root / "Early" / "same").symlink_to(tmp_path / "shared")
+    (root / "Early" / "up").symlink_to(root)
+    with pytest.warns(UserWarning) as caught:
+        bunch = load_image_folder(root)
+    messages = sorted(str(w.message) for w in caught)
+    assert [os.path.relpath(f, root) for f in bunch.filenames] == [
+        "Benign/b.png", "Benign/more/s.png", "Early/e.png"]
+    assert "which was already listed" in messages[0] and "same" in messages[0]
+    assert "(a link loop)" in messages[1] and "up" in messages[1]
+
+
+def test_folder_special_files_are_skipped_with_a_warning(tmp_path):
+    root = tmp_path / "smears"
+    _image(root / "Benign" / "b.png", 10)
+    _image(root / "Early" / "e.png", 30)
+    os.mkfifo(root / "Early" / "pipe.png")
+    with pytest.warns(UserWarning, match=r"not regular files: .*pipe.png.*FIFO"):
+        bunch = load_image_folder(root)
+    assert len(bunch.filenames) == 2

@@ -375,3 +375,11 @@ def test_real_image_matches_pillow(shared_data_dir):
     np.testing.assert_array_equal(image, expected)
     smaller = read_image(path, min_size=min(image.shape[:2]) // 4)
     assert min(image.shape[:2]) // 4 <= min(smaller.shape[:2]) < min(image.shape[:2])
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "smear.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageReadError, match=r"it is a FIFO \(named pipe\), not a "
+                       "regular file"):
+        read_image(fifo)

@@ -6,11 +6,13 @@ import pytest
 from sklearn_leukemia import load_model, save_model
 from sklearn_leukemia.io import (
     OutputInsideDataError,
+    OutputNotWritableError,
     atomic_open,
     atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     check_outside,
+    check_writable,
 )
 from sklearn_leukemia.preprocessing import IntensityNormalizer
 
@@ -100,3 +102,26 @@ def test_atomic_path_moves_a_finished_file_and_drops_a_failed_one(tmp_path):
         assert tmp.parent == tmp_path and tmp != path
         tmp.write_bytes(b"new")
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["model.slk"]
+
+
+def test_check_writable_accepts_a_folder_to_be_made(tmp_path):
+    check_writable(tmp_path / "model.slk", what="--out")
+    check_writable(tmp_path / "new" / "deeper", what="--out", folder=True)
+    assert list(tmp_path.iterdir()) == []  # the probe left nothing behind
+
+
+def test_check_writable_names_the_folder_that_refuses(unwritable_dir):
+    with pytest.raises(OutputNotWritableError, match=(
+        rf"--out {unwritable_dir}/m.slk cannot be written: nothing can be "
+        rf"created in the folder {unwritable_dir} \("
+    )):
+        check_writable(unwritable_dir / "m.slk", what="--out")
+    with pytest.raises(OutputNotWritableError, match="in the folder"):
+        check_writable(unwritable_dir / "report" / "new", folder=True)
+    assert [p.name for p in unwritable_dir.iterdir()] == ["old.txt"]
+
+
+def test_check_writable_refuses_a_file_in_the_way(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutputNotWritableError, match="is a file, not a folder"):
+        check_writable(tmp_path / "file" / "report", folder=True)

@@ -570,3 +570,17 @@ def test_positive_classes_follow_labels_order(rng):
 def test_positive_classes_invalid(kwargs, message):
     with pytest.raises(ValueError, match=message):
         clinical_report(SUBTYPES, SUBTYPES, n_bootstraps=0, **kwargs)
+
+
+def test_weighted_report_has_no_npv_where_nothing_is_predicted_negative():
+    y_true = np.array([1, 1, 0, 0, 1, 0, 1])
+    y_pred = np.ones(7, dtype=int)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        w = rng.uniform(0.1, 3.0, size=7)
+        report = clinical_report(y_true, y_pred, labels=[0, 1], pos_label=1,
+                                 sample_weight=w, n_bootstraps=0)
+        metrics = report.to_dict()["metrics"]
+        assert metrics["negative_predictive_value"]["value"] is None  # undefined
+        assert metrics["specificity"]["value"] == 0.0
+        assert metrics["false_positive_rate"]["value"] == 1.0
