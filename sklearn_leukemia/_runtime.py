@@ -9,14 +9,13 @@ functions, testable on their own:
 - :func:`resolve_device`: ``"auto"`` is CUDA, then MPS, then the CPU;
 - :func:`resolve_n_threads`: the cores this process may use, or a joblib
   worker's share of them;
-- :func:`seeded`: the random state of one fit, restoring the caller's;
+- :func:`draw_seed`: the seed of one fit, from its ``random_state``;
 - :func:`amp_config`: autocast dtype and gradient scaling per device.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -26,12 +25,15 @@ import joblib
 import numpy as np
 import torch
 
+from sklearn_leukemia._generators import FitGenerators
+
 __all__ = [
     "AmpConfig",
     "OutOfMemoryError",
     "Run",
     "amp_config",
     "current_run",
+    "draw_seed",
     "joblib_worker_threads",
     "net_run",
     "oom_message",
@@ -39,7 +41,6 @@ __all__ = [
     "resolve_n_threads",
     "run_context",
     "scaled_train_step",
-    "seeded",
     "skorch_sees_device",
     "torch_num_threads",
 ]
@@ -230,55 +231,26 @@ def torch_num_threads(n: int):
             torch.set_num_threads(previous)
 
 
-@contextmanager
-def seeded(seed: int, device: torch.device | str = "cpu"):
-    """Seed torch, numpy and ``random`` inside the block, restoring them after.
+def draw_seed(random_state) -> int:
+    """Return the seed of one fit, in ``[0, 2**31 - 1)``.
 
-    The global random states of the caller are left as they were, so fitting
-    a model with a ``random_state`` has no side effect on the rest of a
-    program.
-
-    Parameters
-    ----------
-    seed : int
-        Seed, in ``[0, 2**32)``.
-    device : torch.device or str, default="cpu"
-        The accelerator whose generator is also forked, if any.
-
-    Yields
-    ------
-    None
+    An int gives the same seed every time; a ``RandomState`` instance gives
+    its next draw. None gives a fresh seed from the operating system's
+    entropy: NumPy's global generator, which scikit-learn's
+    ``check_random_state(None)`` would draw from, is neither read nor
+    advanced.
 
     Examples
     --------
-    >>> import torch
-    >>> from sklearn_leukemia._runtime import seeded
-    >>> with seeded(0):
-    ...     a = torch.rand(1)
-    >>> with seeded(0):
-    ...     b = torch.rand(1)
-    >>> bool(a == b)
+    >>> from sklearn_leukemia._runtime import draw_seed
+    >>> draw_seed(0) == draw_seed(0)
     True
     """
-    device = torch.device(device)
-    devices, device_type = [], None
-    if device.type in ("cuda", "mps"):
-        index = device.index
-        if index is None:
-            index = torch.cuda.current_device() if device.type == "cuda" else 0
-        devices, device_type = [index], device.type
-    # The legacy global numpy state is what third-party code may draw from.
-    np_state = np.random.get_state()  # noqa: NPY002
-    py_state = random.getstate()
-    with torch.random.fork_rng(devices=devices, device_type=device_type or "cuda"):
-        try:
-            torch.manual_seed(seed)
-            np.random.seed(seed)  # noqa: NPY002
-            random.seed(seed)
-            yield
-        finally:
-            np.random.set_state(np_state)  # noqa: NPY002
-            random.setstate(py_state)
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0]) % (2**31 - 1)
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(2**31 - 1))
 
 
 @dataclass(frozen=True)
@@ -419,10 +391,13 @@ class Run:
     training : bool
         Whether the call trains.
     seed : int or None
-        The seed drawn from ``random_state`` (training only); the shuffling,
-        augmentation and mixup generators are seeded from it.
+        The seed drawn from ``random_state`` (training only); every
+        generator of the fit is seeded from it.
     generators : dict of str to torch.Generator
         ``"shuffle"``, ``"augment"`` and ``"mixup"`` (training only).
+    network_generators : FitGenerators or None
+        The network's initialisation and dropout draw from these (training
+        only; see ``_generators``).
     mixup_rng : numpy.random.Generator or None
         Draws the mixup weights (training only).
     scaler : torch.amp.GradScaler or None
@@ -440,6 +415,7 @@ class Run:
     training: bool = False
     seed: int | None = None
     generators: dict = field(default_factory=dict)
+    network_generators: FitGenerators | None = None
     mixup_rng: np.random.Generator | None = None
     scaler: torch.amp.GradScaler | None = None
     fit_datasets: list = field(default_factory=list)
@@ -464,8 +440,9 @@ def run_context(
     """Apply the settings of one call of ``owner`` for the duration of the block.
 
     Sets torch's thread count (restored afterwards); when training, also
-    seeds torch, NumPy and ``random`` from ``random_state`` (restoring the
-    caller's states afterwards) and makes the fit's own generators. A call
+    makes the fit's own generators from ``random_state``; the global random
+    states (torch's, NumPy's, ``random``'s) are neither read nor written. A
+    call
     made inside another call of the same owner in the same thread (``fit``
     predicting for its validation scores) reuses the outer run.
 
@@ -489,8 +466,6 @@ def run_context(
     Run
         The settings, also returned by :func:`current_run` inside the block.
     """
-    from sklearn.utils import check_random_state
-
     runs = _RUNS.__dict__.setdefault("runs", {})
     if id(owner) in runs:
         yield runs[id(owner)]
@@ -505,9 +480,9 @@ def run_context(
     with ExitStack() as stack:
         stack.enter_context(torch_num_threads(run.n_threads))
         if training:
-            seed = int(check_random_state(random_state).randint(2**31 - 1))
-            stack.enter_context(seeded(seed, device))
+            seed = draw_seed(random_state)
             run.seed = seed
+            run.network_generators = FitGenerators(seed)
             run.generators = {
                 name: torch.Generator().manual_seed(seed + offset)
                 for offset, name in enumerate(("shuffle", "augment", "mixup"), 1)

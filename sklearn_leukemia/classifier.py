@@ -19,7 +19,7 @@ import inspect
 import math
 import signal
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -59,8 +59,10 @@ from sklearn_leukemia._data import (
     early_stopping_split,
     make_iterator,
 )
+from sklearn_leukemia._generators import FitGenerators
 from sklearn_leukemia._runtime import (
     current_run,
+    draw_seed,
     net_run,
     resolve_device,
     scaled_train_step,
@@ -211,8 +213,11 @@ class SECNNClassifier(NeuralNetClassifier):
     channels_last : bool, default=True
         ``channels_last`` memory format for the network and batches.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, augmentation, mixup and the
-        validation split; the caller's random states are restored.
+        Seeds initialisation, dropout, shuffling, augmentation, mixup and
+        the validation split, which draw from the fit's own generators: the
+        global random states (torch's, NumPy's) are neither read nor
+        written, and fits in threads equal serial ones. None: a fresh seed
+        from the operating system each fit.
     n_threads : int or None, default=None
         torch threads; None: the cores this process (or joblib worker) has.
     verbose : int, default=0
@@ -527,10 +532,16 @@ class SECNNClassifier(NeuralNetClassifier):
             from sklearn_leukemia.nn import get_architecture
 
             builder = get_architecture(builder)
-        module = builder(
-            n_classes=len(self.classes_), in_channels=self.n_channels_in_,
-            **self.get_params_for("module"),
+        run = current_run(self)
+        generators = getattr(run, "network_generators", None) or FitGenerators(
+            draw_seed(self.random_state)
         )
+        # Initialised from the fit's generator, never torch's global one.
+        with generators.building():
+            module = builder(
+                n_classes=len(self.classes_), in_channels=self.n_channels_in_,
+                **self.get_params_for("module"),
+            )
         if not isinstance(module, torch.nn.Module):
             raise TypeError(
                 f"architecture={self.architecture!r} returned a "
@@ -630,7 +641,13 @@ class SECNNClassifier(NeuralNetClassifier):
             n, x = x.shape[0], torch.cat(views)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-        with amp.autocast() if amp is not None and amp.enabled else nullcontext():
+        generators = getattr(run, "network_generators", None)
+        with ExitStack() as stack:
+            if amp is not None and amp.enabled:
+                stack.enter_context(amp.autocast())
+            if generators is not None and self.module_.training:
+                # Dropout draws from the fit's generator.
+                stack.enter_context(generators.training())
             out = self.module_(x, **fit_params)
         if views is None:
             return out.float()

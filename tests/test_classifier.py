@@ -1619,3 +1619,59 @@ def test_a_callback_stopping_training_is_no_interrupt():
     clf = SECNNClassifier(**{**FAST, "max_epochs": 5}, callbacks=[StopAt()])
     assert len(clf.fit(X, y).history_) == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_fits_in_threads_equal_serial_fits_and_leave_global_state_alone():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = make_images()
+    # Dropout on: the head of the SECNN draws from the fit's generator.
+    params = {**FAST, "module__dropout": 0.5, "augmentation": "flips",
+              "n_threads": 1}
+    serial = [SECNNClassifier(**{**params, "random_state": seed}).fit(X, y)
+              .predict_proba(X) for seed in (0, 1)]
+    torch.manual_seed(123)
+    np.random.seed(123)  # noqa: NPY002
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()  # noqa: NPY002
+
+    def fit(seed):
+        return SECNNClassifier(**{**params, "random_state": seed}).fit(X, y)
+
+    with ThreadPoolExecutor(2) as pool:
+        fitted = list(pool.map(fit, [0, 1, 0, 1]))
+    for clf, expected in zip(fitted, serial * 2):
+        np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert all(np.array_equal(a, b) for a, b in zip(
+        np.random.get_state(), np_state))  # noqa: NPY002
+
+
+def test_a_fit_in_a_thread_never_changes_the_callers_draws():
+    import threading
+    import time
+
+    X, y = make_images()
+    torch.manual_seed(5)
+    expected = torch.rand(100_000)
+    torch.manual_seed(5)
+    worker = threading.Thread(target=SECNNClassifier(
+        **{**FAST, "max_epochs": 4, "module__dropout": 0.5}).fit, args=(X, y))
+    worker.start()
+    drawn = []
+    while worker.is_alive():  # the caller draws while the fit runs
+        drawn.append(torch.rand(1))
+        time.sleep(0.001)
+    worker.join()
+    assert len(drawn) > 10
+    assert torch.equal(torch.cat(drawn), expected[: len(drawn)])
+
+
+def test_random_state_none_draws_a_fresh_seed_without_the_global_generator():
+    X, y = make_images()
+    np.random.seed(0)  # noqa: NPY002
+    state = np.random.get_state()  # noqa: NPY002
+    a = SECNNClassifier(**{**FAST, "random_state": None}).fit(X, y)
+    assert all(np.array_equal(u, v) for u, v in zip(np.random.get_state(), state))  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    b = SECNNClassifier(**{**FAST, "random_state": None}).fit(X, y)
+    assert not np.array_equal(a.predict_proba(X), b.predict_proba(X))

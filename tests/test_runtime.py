@@ -1,5 +1,4 @@
 import os
-import random
 
 import joblib
 import numpy as np
@@ -9,11 +8,11 @@ import torch
 from sklearn_leukemia._runtime import (
     amp_config,
     current_run,
+    draw_seed,
     joblib_worker_threads,
     resolve_device,
     resolve_n_threads,
     run_context,
-    seeded,
     torch_num_threads,
 )
 
@@ -113,21 +112,14 @@ def test_torch_num_threads_restores():
 # ---------------------------------------------------------------------------
 
 
-def test_seeded_is_reproducible_and_restores_states():
-    torch.manual_seed(5)
-    np.random.seed(5)  # noqa: NPY002
-    random.seed(5)
-    expected = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
-    torch.manual_seed(5)
-    np.random.seed(5)  # noqa: NPY002
-    random.seed(5)
-    with seeded(7):
-        first = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
-    with seeded(7):
-        second = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
-    assert first == second
-    after = (torch.rand(1), np.random.rand(), random.random())  # noqa: NPY002
-    assert after == expected
+def test_draw_seed():
+    assert draw_seed(3) == draw_seed(3) != draw_seed(4)
+    rng = np.random.RandomState(0)
+    assert draw_seed(rng) != draw_seed(rng)  # the instance's next draws
+    np.random.seed(0)  # noqa: NPY002
+    state = np.random.get_state()  # noqa: NPY002
+    assert draw_seed(None) != draw_seed(None)
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), state))  # noqa: NPY002
 
 
 def test_amp_config():
@@ -165,16 +157,21 @@ def test_run_context_sets_threads_seeds_and_nests():
         assert current_run(owner) is run and torch.get_num_threads() == 1
         assert run.seed is not None and set(run.generators) == {
             "shuffle", "augment", "mixup"}
-        first = torch.rand(1)
+        state = torch.get_rng_state()
+        with run.network_generators.building():
+            first = torch.rand(1)
+        assert torch.equal(torch.get_rng_state(), state)  # global untouched
         # A call inside the call (fit's validation scores) reuses the run.
         with run_context(owner, device="cpu", n_threads=2, mixed_precision=True,
                          training=False) as inner:
             assert inner is run
     assert current_run(owner) is None and torch.get_num_threads() == before
     with run_context(owner, device="cpu", n_threads=1, mixed_precision=False,
-                     training=True, random_state=3):
-        assert torch.equal(torch.rand(1), first)
+                     training=True, random_state=3) as again:
+        with again.network_generators.building():
+            assert torch.equal(torch.rand(1), first)
     with run_context(owner, device="cpu", n_threads=None, mixed_precision=True,
                      training=False) as predicting:
         assert predicting.seed is None and predicting.generators == {}
+        assert predicting.network_generators is None
         assert predicting.amp.enabled
