@@ -74,6 +74,7 @@ from sklearn_leukemia.utils._validation import (
     check_classes,
     check_image_channels,
     check_images,
+    check_intensity_range,
     encode_labels,
 )
 
@@ -133,6 +134,27 @@ def _ctrl_c_raises(active: bool):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _refuse_sample_weight(net, params: dict, *, requested: bool = False) -> None:
+    """Raise at once when ``sample_weight`` is given to (or requested by) fit.
+
+    skorch hands fit's keyword arguments to the network's ``forward``, which
+    would fail deep in torch; and a weight per image has no place in a loss
+    that weighs classes. Requesting it as False (not to be routed here) is
+    allowed.
+    """
+    if "sample_weight" not in params:
+        return
+    if requested and params["sample_weight"] in (False, None):
+        return
+    raise TypeError(
+        f"{type(net).__name__} does not take sample_weight: its loss weighs "
+        "classes, not images. Give class_weight='balanced' (or a dict of "
+        "class weights) for the cost of each class, or oversample "
+        "(make_leukemia_pipeline(balance=True)); with metadata routing, "
+        "set_fit_request(sample_weight=False) lets other steps have it."
+    )
 
 
 def _off(value) -> bool:
@@ -243,6 +265,10 @@ class SECNNClassifier(NeuralNetClassifier):
         The labels, in the order of the ``predict_proba`` columns.
     n_channels_in_ : int
         Image channels seen in ``fit``.
+    intensity_range_ : (float, float)
+        Lowest and highest intensity seen in ``fit`` (uint8/uint16 read as
+        fractions of their full scale); prediction warns on images far
+        outside it (:func:`~sklearn_leukemia.utils.check_intensity_range`).
     device_ : str
         The device the network is on.
     n_threads_ : int
@@ -488,6 +514,8 @@ class SECNNClassifier(NeuralNetClassifier):
         """Validate what ``fit`` needs; set the data-dependent attributes."""
         self._check_params()
         X = self._check_X(X, reset=reset)
+        # Training data make the range; later training data widen it.
+        check_intensity_range(self, X, reset=reset, extend=True)
         # Fail before training, not at the first prediction after it.
         check_square_for_tta(self.tta, *X.shape[1:3])
         if reset:
@@ -754,8 +782,55 @@ class SECNNClassifier(NeuralNetClassifier):
             X, y, reset=not self.initialized_, classes=classes, fit_params=fit_params
         )
 
+    def set_fit_request(self, **kwargs):
+        """Request metadata for ``fit``, as skorch does; ``sample_weight`` refused.
+
+        ``fit`` hands what is requested to the network's ``forward``.
+
+        Parameters
+        ----------
+        **kwargs : dict
+            ``param_name=alias``, as in scikit-learn's metadata routing.
+
+        Returns
+        -------
+        self : SECNNClassifier
+        """
+        return self._set_request("fit", kwargs)
+
+    def set_partial_fit_request(self, **kwargs):
+        """Request metadata for ``partial_fit``; ``sample_weight`` refused.
+
+        Parameters
+        ----------
+        **kwargs : dict
+            ``param_name=alias``, as in scikit-learn's metadata routing.
+
+        Returns
+        -------
+        self : SECNNClassifier
+        """
+        return self._set_request("partial_fit", kwargs)
+
+    def _set_request(self, method: str, kwargs: dict):
+        # skorch >= 1.4's set_*_request, which skorch 1.3 lacks.
+        from sklearn.utils._metadata_requests import _routing_enabled
+
+        if not _routing_enabled():
+            raise RuntimeError(
+                "This method is only available when metadata routing is enabled: "
+                "sklearn.set_config(enable_metadata_routing=True)."
+            )
+        _refuse_sample_weight(self, kwargs, requested=True)
+        requests = self._get_metadata_request()
+        for param, alias in kwargs.items():
+            getattr(requests, method).add_request(param=param, alias=alias)
+        self._metadata_request = requests
+        return self
+
     def _fit(self, X, y, *, reset: bool, fit_params: dict, classes=None,
              routing="partial_fit"):
+        _refuse_sample_weight(self, fit_params)
         X, y_encoded = self._prepare_fit(X, y, reset=reset, classes=classes)
         try:
             with _ctrl_c_raises(self.on_interrupt == "raise"), net_run(
@@ -821,6 +896,7 @@ class SECNNClassifier(NeuralNetClassifier):
         )
         if not is_dataset(X):
             X = self._check_X(X, reset=False)
+            check_intensity_range(self, X, reset=False)
         with net_run(self, training=False):
             if not (isinstance(self.predict_nonlinearity, str)
                     and self.predict_nonlinearity == "auto"):

@@ -112,6 +112,7 @@ def _network_state(clf) -> tuple[dict, dict[str, np.ndarray]]:
         "n_channels_in_": int(clf.n_channels_in_),
         "class_weight_": clf.class_weight_,
         "value_range_": clf.value_range_,
+        "intensity_range_": getattr(clf, "intensity_range_", None),
         "augmentation_": getattr(clf, "augmentation_", None),
         "device_": clf.device_,
         # Epoch-level entries only: the per-batch records are bulky.
@@ -139,6 +140,8 @@ def _restore_network(clf, state: dict, arrays: dict) -> None:
     clf.class_weight_ = state["class_weight_"]
     clf.value_range_ = state["value_range_"]
     clf.augmentation_ = state.get("augmentation_")
+    # Files written before the range was recorded: no check at predict.
+    clf.intensity_range_ = state.get("intensity_range_")
     try:
         resolve_device(clf.device)
     except (RuntimeError, ValueError):

@@ -1675,3 +1675,58 @@ def test_random_state_none_draws_a_fresh_seed_without_the_global_generator():
     np.random.seed(0)  # noqa: NPY002
     b = SECNNClassifier(**{**FAST, "random_state": None}).fit(X, y)
     assert not np.array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_a_missing_label_is_named_by_its_position(missing):
+    X, _ = make_images(n=6)
+    y = np.array(["ALL", "normal", missing, "ALL", "normal", "ALL"], dtype=object)
+    with pytest.raises(ValueError, match=r"y has a missing label \((None|NaN)\) at "
+                       "position 2"):
+        SECNNClassifier(**FAST).fit(X, y)
+
+
+def test_sample_weight_is_refused_at_once_and_the_apis_agree():
+    import sklearn
+    from sklearn.utils.validation import has_fit_parameter
+
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST)
+    assert not has_fit_parameter(clf, "sample_weight")
+    with pytest.raises(TypeError, match="does not take sample_weight.*class_weight"):
+        clf.fit(X, y, sample_weight=np.ones(len(y)))
+    with pytest.raises(TypeError, match="does not take sample_weight"):
+        clf.partial_fit(X, y, sample_weight=np.ones(len(y)))
+    assert not hasattr(clf, "module_")  # refused before any work
+    pipe = make_leukemia_pipeline(image_size=16, tta=None, augment=None,
+                                  random_state=0)
+    with pytest.raises(TypeError, match="does not take sample_weight"):
+        pipe.fit(X, y, classifier__sample_weight=np.ones(len(y)))
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(TypeError, match="does not take sample_weight"):
+            SECNNClassifier(**FAST).set_fit_request(sample_weight=True)
+        # (scikit-learn's own refusal where skorch < 1.4 leaves it the method)
+        with pytest.raises(TypeError, match="sample_weight"):
+            SECNNClassifier(**FAST).set_partial_fit_request(sample_weight="w")
+        # Not routed here: other steps may have it.
+        clf = SECNNClassifier(**FAST).set_fit_request(sample_weight=False)
+        assert clf._get_metadata_request().fit.requests["sample_weight"] is False
+
+
+def test_intensity_range_of_fit_is_checked_at_predict_and_widened_by_training():
+    from sklearn_leukemia.utils import IntensityRangeWarning
+
+    X, y = make_images()
+    clf = SECNNClassifier(**FAST).fit(X, y)
+    low, high = clf.intensity_range_
+    assert 0 <= low < high <= 1
+    with pytest.warns(IntensityRangeWarning, match="SECNNClassifier holds "
+                      r"intensities in \[.*\] \(float32 pixels"):
+        clf.predict(X.astype(np.float32))
+    dark = X[y == "ALL"]
+    part = SECNNClassifier(**FAST).partial_fit(dark, y[y == "ALL"],
+                                               classes=["ALL", "normal"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        part.partial_fit(X, y)  # more training data widen the range
+    assert part.intensity_range_ == clf.intensity_range_

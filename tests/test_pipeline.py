@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from imblearn.pipeline import Pipeline
@@ -298,3 +300,22 @@ def test_soft_vote_of_pipelines_of_several_seeds():
         scoring=clinical_scorers(positive_classes=["ALL", "AML"]),
     )
     assert np.all(np.isfinite(scores["test_specificity"]))
+
+
+def test_float_images_in_0_255_to_a_model_fitted_on_uint8_are_named():
+    from sklearn_leukemia.utils import IntensityRangeWarning
+
+    X, y, _ = make_blood_smear(40, image_size=16, classes=("normal", "ALL"),
+                               random_state=0)
+    pipe = make_leukemia_pipeline(image_size=16, tta=None, augment=None,
+                                  random_state=0)
+    pipe.set_params(classifier__max_epochs=1, classifier__module__width=4)
+    pipe.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pipe.predict(X)
+        pipe.predict(X.astype(np.float32) / 255)
+    with pytest.warns(IntensityRangeWarning) as caught:
+        pipe.predict(X.astype(np.float32))
+    assert "IntensityNormalizer holds intensities in [6, 255]" in str(
+        caught[0].message)

@@ -20,6 +20,7 @@ from sklearn_leukemia.augmentation._numpy import (
 )
 from sklearn_leukemia.augmentation._policy import AugmentationPolicy, check_policy
 from sklearn_leukemia.utils import check_image_channels, check_images
+from sklearn_leukemia.utils._validation import check_no_missing_labels
 
 
 class ImageAugmenter(SamplerMixin, BaseEstimator):
@@ -129,6 +130,7 @@ class ImageAugmenter(SamplerMixin, BaseEstimator):
                 "ImageAugmenter requires y: the labels of the augmented copies "
                 "are those of their source images."
             )
+        check_no_missing_labels(y)
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(

@@ -21,6 +21,8 @@ import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils.multiclass import type_of_target, unique_labels
 
+from sklearn_leukemia.utils._validation import check_no_missing_labels
+
 _AVERAGES = ("binary", "micro", "macro", "weighted", None)
 
 # metric -> (numerator, denominator, what is missing when the denominator is 0)
@@ -71,6 +73,8 @@ def _as_label_array(y, name: str) -> np.ndarray:
 
 def _check_labels_and_targets(y_true, y_pred, sample_weight):
     """Validate the targets; return them as 1-D arrays with the weights."""
+    check_no_missing_labels(y_true, name="y_true")
+    check_no_missing_labels(y_pred, name="y_pred")
     y_true = _as_label_array(y_true, "y_true")
     y_pred = _as_label_array(y_pred, "y_pred")
     if y_true.shape[0] != y_pred.shape[0]:

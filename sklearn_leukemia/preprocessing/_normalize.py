@@ -13,7 +13,11 @@ from sklearn_leukemia.preprocessing._base import (
     _chunk_slices,
     _unit_scale,
 )
-from sklearn_leukemia.utils._validation import check_image_channels, check_images
+from sklearn_leukemia.utils._validation import (
+    check_image_channels,
+    check_images,
+    check_intensity_range,
+)
 
 _CONSTRAINTS = {"method": [StrOptions(set(NORMALIZE_METHODS))]}
 
@@ -142,6 +146,10 @@ class IntensityNormalizer(TransformerMixin, BaseEstimator):
     ----------
     n_channels_in_ : int
         Channels of the images seen in ``fit`` (1 for grayscale).
+    intensity_range_ : (float, float)
+        Lowest and highest intensity seen in ``fit``, integers read as
+        fractions of their full scale; ``transform`` warns on images far
+        outside it (:func:`~sklearn_leukemia.utils.check_intensity_range`).
     mean_ : ndarray of shape (n_channels,)
         Per-channel mean of the training images in the [0, 1] scale; only
         with ``method="standard"``.
@@ -200,6 +208,7 @@ class IntensityNormalizer(TransformerMixin, BaseEstimator):
         method = self.method
         X = check_images(X, estimator=self)
         check_image_channels(self, X, reset=True)
+        check_intensity_range(self, X, reset=True)
         for name in ("mean_", "std_"):
             self.__dict__.pop(name, None)
         if method == "standard":
@@ -224,6 +233,7 @@ class IntensityNormalizer(TransformerMixin, BaseEstimator):
         method = self.method
         X = check_images(X, estimator=self)
         check_image_channels(self, X, reset=False)
+        check_intensity_range(self, X, reset=False)
         if method == "standard":
             check_is_fitted(
                 self,

@@ -1,8 +1,15 @@
 """Shared helpers: input validation and estimator discovery."""
 
 from sklearn_leukemia.utils._validation import (
+    IntensityRangeWarning,
     check_image_channels,
     check_images,
+    check_intensity_range,
 )
 
-__all__ = ["check_image_channels", "check_images"]
+__all__ = [
+    "IntensityRangeWarning",
+    "check_image_channels",
+    "check_images",
+    "check_intensity_range",
+]

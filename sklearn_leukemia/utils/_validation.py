@@ -8,6 +8,7 @@ they happen.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -257,6 +258,178 @@ def check_image_channels(estimator, X, *, reset: bool) -> None:
         )
 
 
+class IntensityRangeWarning(UserWarning):
+    """Images far outside the intensity range an estimator was fitted on."""
+
+
+def _intensity_range(X) -> tuple[float, float]:
+    """Min and max of ``X`` in the units the estimators read it in.
+
+    Integer and boolean pixels are read as fractions of their type's full
+    scale (uint8 by 1/255, uint16 by 1/65535), floats as they are.
+    """
+    X = np.asarray(X)
+    if X.dtype == bool:
+        return float(X.min()), float(X.max())
+    low, high = X.min(), X.max()
+    if np.issubdtype(X.dtype, np.integer):
+        full = float(np.iinfo(X.dtype).max)
+        return float(low) / full, float(high) / full
+    return float(low), float(high)
+
+
+def _describe_range(low: float, high: float) -> str:
+    return f"[{low:.4g}, {high:.4g}]"
+
+
+def check_intensity_range(estimator, X, *, reset: bool, extend: bool = False) -> None:
+    """Record, or compare with, the intensity range of the images seen in fit.
+
+    Like :func:`check_image_channels`, for the scale of the pixels: in
+    ``fit`` the range of ``X`` (integers read as fractions of their type's
+    full scale, floats as they are) becomes ``intensity_range_``; later,
+    images whose range leaves it by more than its own width (float images
+    in [0, 255] given to a model fitted on uint8 or [0, 1] ones) get an
+    :class:`IntensityRangeWarning` naming both ranges. An estimator without
+    a recorded range (a model saved before it was recorded) is not checked.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Gets ``intensity_range_`` when ``reset`` is True.
+    X : ndarray or list of ndarray
+        A batch returned by :func:`check_images`.
+    reset : bool
+        True in ``fit``: record the range. False afterwards: compare.
+    extend : bool, default=False
+        With ``reset=False``, widen the recorded range to take ``X`` in
+        rather than compare (more training data: ``partial_fit``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from sklearn_leukemia.utils import check_intensity_range
+    >>> est = BaseEstimator()
+    >>> check_intensity_range(est, np.array([[[0, 255]]], np.uint8), reset=True)
+    >>> est.intensity_range_
+    (0.0, 1.0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_intensity_range(est, np.array([[[0.0, 255.0]]]), reset=False)
+    >>> print(caught[0].message)  # doctest: +NORMALIZE_WHITESPACE
+    X passed to BaseEstimator holds intensities in [0, 255] (float64 pixels,
+    read as they are), far outside the range [0, 1] of the images it was
+    fitted on; its output is not to be trusted. Give images in the scale of
+    fit (floats in [0, 255] divided by 255, or uint8 pixels).
+    """
+    if isinstance(X, list):
+        ranges = [_intensity_range(image) for image in X] or [(0.0, 0.0)]
+        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        dtype = np.asarray(X[0]).dtype if X else np.dtype(float)
+    else:
+        (low, high), dtype = _intensity_range(X), np.asarray(X).dtype
+    fitted = getattr(estimator, "intensity_range_", None)
+    if reset or (extend and fitted is not None):
+        if not reset:
+            low, high = min(low, fitted[0]), max(high, fitted[1])
+        estimator.intensity_range_ = (low, high)
+        return
+    if fitted is None:
+        return
+    fit_low, fit_high = fitted
+    margin = max(fit_high - fit_low, 1e-6)
+    if low >= fit_low - margin and high <= fit_high + margin:
+        return
+    kind = np.dtype(dtype)
+    read = (
+        "read as they are" if kind.kind == "f"
+        else f"read as fractions of {np.iinfo(kind).max}" if kind.kind in "ui"
+        else "read as 0 and 1"
+    )
+    name = type(estimator).__name__
+    hint = ""
+    if fit_low >= 0 and fit_high <= 1 and kind.kind == "f" and 1 < high <= 255:
+        hint = " (floats in [0, 255] divided by 255, or uint8 pixels)"
+    warnings.warn(
+        f"X passed to {name} holds intensities in {_describe_range(low, high)} "
+        f"({kind} pixels, {read}), far outside the range "
+        f"{_describe_range(fit_low, fit_high)} of the images it was fitted on; "
+        f"its output is not to be trusted. Give images in the scale of fit"
+        f"{hint}.",
+        IntensityRangeWarning,
+        stacklevel=3,
+    )
+
+
+def _is_missing(value) -> bool:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True  # None, pandas.NA, pandas.NaT
+    try:
+        return bool(value != value)  # NaN, of any float type
+    except (TypeError, ValueError):
+        return False
+
+
+def _missing_name(value) -> str:
+    if value is None:
+        return "None"
+    kind = type(value).__name__
+    return {"NAType": "pandas.NA", "NaTType": "pandas.NaT"}.get(kind, "NaN")
+
+
+def check_no_missing_labels(y, *, name: str = "y") -> None:
+    """Raise naming the positions of missing labels (None, NaN) in ``y``.
+
+    Without it, labels mixing None or NaN with strings fail deep inside
+    ``np.unique`` with "'<' not supported between instances of 'NoneType'
+    and 'str'".
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels.
+    name : str, default="y"
+        Names the labels in the message.
+
+    Raises
+    ------
+    ValueError
+        If a label is None, NaN, ``pandas.NA`` or ``pandas.NaT``.
+
+    Examples
+    --------
+    >>> from sklearn_leukemia.utils._validation import check_no_missing_labels
+    >>> check_no_missing_labels(["ALL", None, "normal"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: y has a missing label (None) at position 1; every sample ...
+    """
+    # A list mixing strings with NaN would become strings ('nan') in an
+    # array: its elements are looked at as they are.
+    values = (y if isinstance(y, np.ndarray) else np.asarray(y, dtype=object)).ravel()
+    if values.dtype.kind in "USbiu":
+        return  # strings, booleans and integers have no missing value
+    if values.dtype.kind == "f":
+        missing = np.flatnonzero(np.isnan(values)).tolist()
+    else:
+        missing = [i for i, value in enumerate(values) if _is_missing(value)]
+    if not missing:
+        return
+    shown = ", ".join(str(i) for i in missing[:10])
+    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    kinds = sorted({_missing_name(values[i]) for i in missing})
+    if len(missing) == 1:
+        where = f"a missing label ({kinds[0]}) at position {shown}"
+        fix = "drop that sample or give its label"
+    else:
+        where = f"{len(missing)} missing labels ({', '.join(kinds)}) at " \
+            f"positions {shown}{more}"
+        fix = "drop those samples or give their labels"
+    raise ValueError(f"{name} has {where}; every sample needs its class: {fix}.")
+
+
 def check_classes(y, classes=None, *, estimator=None) -> np.ndarray:
     """Return the classes of a classifier: ``classes`` as given, or those of ``y``.
 
@@ -282,6 +455,7 @@ def check_classes(y, classes=None, *, estimator=None) -> np.ndarray:
     name = type(estimator).__name__ if estimator is not None else "The classifier"
     if y is None:
         raise ValueError(f"{name} needs the labels y to be fitted; got y=None.")
+    check_no_missing_labels(y)
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     labels = np.unique(y) if classes is None else np.asarray(classes)

@@ -335,3 +335,10 @@ def test_grid_search_augments_training_folds_only(data):
     Spy.records.clear()
     search.predict(X)
     assert Spy.records == [("predict", 12, digest(X))]
+
+
+def test_a_missing_label_is_named_by_its_position():
+    X = np.zeros((3, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"y has a missing label \(None\) at "
+                       "position 0"):
+        ImageAugmenter(n_copies=1).fit_resample(X, [None, "a", "b"])

@@ -357,3 +357,13 @@ def test_weighted_counts_leave_no_residue_where_a_column_is_empty():
             y_true, y_pred, sample_weight=w, zero_division=np.nan))
         assert specificity_score(y_true, y_pred, sample_weight=w) == 0.0
         assert false_positive_rate(y_true, y_pred, sample_weight=w) == 1.0
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_a_missing_label_is_named_by_its_position(metric):
+    y_true = np.array(["ALL", None, "normal"], dtype=object)
+    with pytest.raises(ValueError, match=r"y_true has a missing label \(None\) at "
+                       "position 1"):
+        metric(y_true, ["ALL", "ALL", "normal"], pos_label="ALL")
+    with pytest.raises(ValueError, match=r"y_pred has a missing label \(NaN\)"):
+        metric(["ALL", "ALL", "normal"], ["ALL", np.nan, "normal"], pos_label="ALL")
