@@ -555,6 +555,14 @@ class SECNNClassifier(NeuralNetClassifier):
 
     def initialize_module(self):
         """Build the network from ``architecture`` and the ``module__`` args."""
+        module = self._build_module()
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.module_ = module
+        return self
+
+    def _build_module(self) -> torch.nn.Module:
+        """Return a new network for the classes and channels of fit."""
         builder = self.architecture
         if isinstance(builder, str):
             from sklearn_leukemia.nn import get_architecture
@@ -575,10 +583,7 @@ class SECNNClassifier(NeuralNetClassifier):
                 f"architecture={self.architecture!r} returned a "
                 f"{type(module).__name__}; expected a torch.nn.Module."
             )
-        if self.channels_last:
-            module = module.to(memory_format=torch.channels_last)
-        self.module_ = module
-        return self
+        return module
 
     def initialize_criterion(self):
         """Build the loss, weighted by ``class_weight_``."""

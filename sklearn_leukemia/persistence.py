@@ -11,6 +11,7 @@ calls anything named by the file.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import warnings
@@ -23,6 +24,46 @@ import sklearn_leukemia
 FORMAT_NAME = "sklearn-leukemia-model"
 FORMAT_VERSION = 1
 _META_KEY = "sklearn_leukemia"
+
+#: The largest image side (pixels) a model file may ask the reader or the
+#: resizer for: a 4096 x 4096 RGB image is 48 MiB.
+MAX_IMAGE_SIDE = 4096
+#: How deeply a model file's values may nest.
+MAX_DEPTH = 32
+
+# The fitted attributes each class defines: a file may set these and no
+# other (tests/test_persistence.py checks the table against real fits).
+_FITTED_ATTRIBUTES = {
+    "sklearn_leukemia.preprocessing._reader.ImageReader": set(),
+    "sklearn_leukemia.preprocessing._resize.ImageResizer": {"n_channels_in_"},
+    "sklearn_leukemia.preprocessing._contrast.ContrastAdjuster": {"n_channels_in_"},
+    "sklearn_leukemia.preprocessing._denoise.ImageDenoiser": {"n_channels_in_"},
+    "sklearn_leukemia.preprocessing._normalize.IntensityNormalizer": {
+        "n_channels_in_", "intensity_range_", "mean_", "std_",
+    },
+    "sklearn_leukemia.augmentation._sampler.ImageAugmenter": {
+        "n_channels_in_", "policy_", "sample_indices_", "value_range_",
+    },
+    "sklearn_leukemia.augmentation._policy.AugmentationPolicy": set(),
+}
+# What a fitted classifier's description holds besides its parameters.
+_NETWORK_STATE = frozenset({
+    "classes_", "n_channels_in_", "class_weight_", "value_range_",
+    "intensity_range_", "augmentation_", "device_", "history",
+})
+# Prefixed parameters the classifier passes on (skorch's prefixes_, and the
+# network's and optimizer's).
+_CLASSIFIER_PREFIXES = (
+    "module__", "optimizer__", "criterion__", "iterator_train__",
+    "iterator_valid__", "callbacks__", "dataset__",
+)
+# timm arguments that read weights from a file or the network.
+_WEIGHT_SOURCES = ("pretrained", "checkpoint_path", "pretrained_cfg",
+                   "pretrained_cfg_overlay", "pretrained_strict")
+
+
+class _Refused(ValueError):
+    """A model file asks for something it may not; the message says what."""
 
 
 def _allowed_classes() -> dict[str, type]:
@@ -94,6 +135,11 @@ def _upgrade(doc: dict) -> dict:
     upgraded = dict(doc, params=params)
     if "fitted" in doc:
         upgraded["fitted"] = fitted
+    if state:
+        # The attributes that held what "auto" chose are parameters now.
+        kept = {k: v for k, v in state.items()
+                if k in _NETWORK_STATE or k not in legacy.values()}
+        upgraded["state"] = dict(doc["state"], __dict__=kept)
     return upgraded
 
 
@@ -128,7 +174,33 @@ def _network_state(clf) -> tuple[dict, dict[str, np.ndarray]]:
     return state, arrays
 
 
-def _restore_network(clf, state: dict, arrays: dict) -> None:
+def _check_tensors(clf, arrays: dict, key: str) -> None:
+    """Refuse tensors that are not those of the network the parameters build.
+
+    The network is built on torch's "meta" device first, which allocates
+    nothing: parameters asking for a huge network are caught before any
+    memory is spent on it (the file's own tensors are already read, and no
+    larger than the file).
+    """
+    import torch
+
+    with torch.device("meta"):
+        expected = {
+            # Scalars (BatchNorm's counters) are saved with shape (1,).
+            name: tuple(tensor.shape) or (1,)
+            for name, tensor in clf._build_module().state_dict().items()
+        }
+    given = {name: tuple(np.shape(array)) for name, array in arrays.items()}
+    for name in sorted(set(expected) | set(given)):
+        if expected.get(name) != given.get(name):
+            raise _Refused(
+                f"{key}.tensor.{name} is {given.get(name, 'missing')} in the "
+                f"file but {expected.get(name, 'absent')} in the network its "
+                "parameters build."
+            )
+
+
+def _restore_network(clf, state: dict, arrays: dict, key: str = "model") -> None:
     """Rebuild a fitted SECNNClassifier from :func:`_network_state`'s output."""
     import torch
     from skorch.history import History
@@ -152,6 +224,7 @@ def _restore_network(clf, state: dict, arrays: dict) -> None:
             stacklevel=4,
         )
         clf.device = "cpu"
+    _check_tensors(clf, arrays, key)
     clf.initialize()
     device = torch.device(clf.device_)
     clf.module_.load_state_dict(
@@ -259,6 +332,81 @@ class _Encoder:
         return doc
 
 
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+def _check_size(value, field: str) -> None:
+    sides = value if isinstance(value, (list, tuple)) else [value]
+    for side in sides:
+        if isinstance(side, int) and not isinstance(side, bool) and (
+            side > MAX_IMAGE_SIDE
+        ):
+            raise _Refused(
+                f"{field}={value!r} asks for images of {side} pixels a side; a "
+                f"model file may ask for at most {MAX_IMAGE_SIDE}."
+            )
+
+
+def _check_count(value, field: str, *, allow_all: bool) -> None:
+    """Workers, jobs or threads: at most the cores of this machine."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
+        return  # the estimator's own validation names other values
+    cores = _cores()
+    if value > cores or (value < 0 and not (allow_all and value >= -cores)):
+        raise _Refused(
+            f"{field}={value!r} asks for more workers than the {cores} cores "
+            "of this machine; set it after loading with set_params."
+        )
+
+
+def _check_classifier_params(params: dict, key: str) -> None:
+    for name, value in params.items():
+        field = f"{key}.params.{name}"
+        if name == "compile" and value is not False:
+            raise _Refused(
+                f"{field}={value!r}: a model file may not ask for compilation; "
+                "set compile=True after loading if you want it."
+            )
+        if name == "torch_load_kwargs" and value is not None:
+            raise _Refused(f"{field}={value!r}: a model file may not set it.")
+        if name == "n_threads":
+            _check_count(value, field, allow_all=False)
+        if name.endswith("__num_workers"):
+            _check_count(value, field, allow_all=False)
+        if name.startswith("module__") and name[8:] in _WEIGHT_SOURCES and value:
+            raise _Refused(
+                f"{field}={value!r} would load weights from elsewhere (a "
+                "download or another file) when the model is built; a model "
+                "file holds its own weights."
+            )
+
+
+def _check_params(cls: type, params: dict, key: str) -> None:
+    """Refuse parameters ``cls`` does not have, and values out of bounds."""
+    from sklearn_leukemia.classifier import SECNNClassifier
+
+    known = {
+        p.name for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+    network = issubclass(cls, SECNNClassifier)
+    for name in params:
+        if name in known or (network and name.startswith(_CLASSIFIER_PREFIXES)):
+            continue
+        raise _Refused(
+            f"{key}.params holds {name!r}, which is no parameter of "
+            f"{cls.__name__}."
+        )
+    for name in ("image_size", "size"):
+        if name in params:
+            _check_size(params[name], f"{key}.params.{name}")
+    if "n_jobs" in params:
+        _check_count(params["n_jobs"], f"{key}.params.n_jobs", allow_all=True)
+    if network:
+        _check_classifier_params(params, key)
+
+
 class _Decoder:
     def __init__(self, allowed: dict[str, type], arrays):
         self.allowed = allowed
@@ -266,23 +414,33 @@ class _Decoder:
 
     def cls(self, name: str) -> type:
         if name not in self.allowed:
-            raise ValueError(
+            raise _Refused(
                 f"the model file names class {name!r}, which is not a "
-                "sklearn-leukemia class; refusing to load it."
+                "sklearn-leukemia class."
             )
         return self.allowed[name]
 
-    def value(self, value):
+    def value(self, value, key: str, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise _Refused(f"{key} is nested more than {MAX_DEPTH} levels deep.")
         if isinstance(value, list):
-            return [self.value(v) for v in value]
+            return [self.value(v, f"{key}.{i}", depth + 1) for i, v in enumerate(value)]
         if not isinstance(value, dict):
             return value
         if "__array__" in value:
+            if value["__array__"] not in self.arrays:
+                raise _Refused(f"{key} names the missing array {value['__array__']!r}.")
             return self.arrays[value["__array__"]]
         if "__tuple__" in value:
-            return tuple(self.value(v) for v in value["__tuple__"])
+            return tuple(
+                self.value(v, f"{key}.{i}", depth + 1)
+                for i, v in enumerate(value["__tuple__"])
+            )
         if "__dict__" in value:
-            return {k: self.value(v) for k, v in value["__dict__"].items()}
+            return {
+                k: self.value(v, f"{key}.{k}", depth + 1)
+                for k, v in value["__dict__"].items()
+            }
         if "__float__" in value:
             return float(value["__float__"])
         if "__strarray__" in value:
@@ -291,33 +449,65 @@ class _Decoder:
         if "__type__" in value:
             return self.cls(value["__type__"])
         if "class" in value:
-            return self.estimator(value, "")
-        raise ValueError(f"unreadable value in the model file: {value!r}")
+            return self.estimator(value, key, depth + 1)
+        raise _Refused(f"{key} holds an unreadable value {str(value)[:80]!r}.")
 
-    def estimator(self, doc: dict, key: str):
+    def estimator(self, doc: dict, key: str, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise _Refused(f"{key} is nested more than {MAX_DEPTH} levels deep.")
         cls = self.cls(doc["class"])
         doc = _upgrade(doc)
         if "steps" in doc:
-            steps = [
-                (
-                    name,
-                    step
-                    if isinstance(step, str) or step is None
-                    else self.estimator(step, f"{key}.{name}"),
-                )
-                for name, step in doc["steps"]
-            ]
-            return cls(steps, **doc["params"])
-        params = {k: self.value(v) for k, v in doc["params"].items()}
+            return self._pipeline(cls, doc, key, depth)
+        params = {
+            k: self.value(v, f"{key}.params.{k}", depth + 1)
+            for k, v in doc["params"].items()
+        }
+        _check_params(cls, params, key)
         est = cls(**params)
         if "state" in doc:
+            state = self.value(doc["state"], f"{key}.state", depth + 1)
+            unknown = sorted(set(state) - _NETWORK_STATE)
+            if unknown:
+                raise _Refused(
+                    f"{key}.state holds {unknown[0]!r}, which {cls.__name__} "
+                    "does not define."
+                )
             prefix = f"{key}.tensor."
+            missing = [n for n in doc["tensors"] if prefix + n not in self.arrays]
+            if missing:
+                raise _Refused(f"{key} names the missing tensor {missing[0]!r}.")
             arrays = {name: self.arrays[prefix + name] for name in doc["tensors"]}
-            _restore_network(est, self.value(doc["state"]), arrays)
-        else:
-            for attr, value in doc.get("fitted", {}).items():
-                setattr(est, attr, self.value(value))
+            _restore_network(est, state, arrays, key)
+            return est
+        allowed = _FITTED_ATTRIBUTES.get(doc["class"], set())
+        for attr, value in doc.get("fitted", {}).items():
+            if attr not in allowed:
+                raise _Refused(
+                    f"{key}.fitted holds {attr!r}, which is no fitted attribute "
+                    f"of {cls.__name__}."
+                )
+            setattr(est, attr, self.value(value, f"{key}.fitted.{attr}", depth + 1))
         return est
+
+    def _pipeline(self, cls: type, doc: dict, key: str, depth: int):
+        params = doc.get("params", {})
+        if set(params) - {"memory", "verbose"} or params.get("memory") is not None:
+            raise _Refused(
+                f"{key}.params is {params!r}; a pipeline in a model file takes "
+                "memory=None and verbose only."
+            )
+        steps = []
+        for item in doc["steps"]:
+            if not (isinstance(item, list) and len(item) == 2
+                    and isinstance(item[0], str)):
+                raise _Refused(f"{key}.steps holds {str(item)[:80]!r}, not a "
+                               "[name, step] pair.")
+            name, step = item
+            if not (isinstance(step, str) or step is None):
+                step = self.estimator(step, f"{key}.{name}", depth + 1)
+            steps.append((name, step))
+        return cls(steps, **params)
 
 
 def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:
@@ -473,6 +663,11 @@ def load_model(path: str | os.PathLike, *, return_metadata: bool = False):
         ) from exc
     try:
         header = json.loads(metadata[_META_KEY])
+    except RecursionError:
+        raise ValueError(
+            f"refusing to load {str(path)!r}: its description is nested too "
+            "deeply to be a sklearn-leukemia model."
+        ) from None
     except (KeyError, json.JSONDecodeError) as exc:
         raise ValueError(
             f"{str(path)!r} is a safetensors file but not a sklearn-leukemia "
@@ -489,7 +684,15 @@ def load_model(path: str | os.PathLike, *, return_metadata: bool = False):
             f"{FORMAT_VERSION} only. Load it with the version that wrote it "
             "and save it again, or retrain."
         )
-    model = _Decoder(_allowed_classes(), arrays).estimator(header["model"], "model")
+    try:
+        model = _Decoder(_allowed_classes(), arrays).estimator(header["model"], "model")
+    except _Refused as exc:
+        raise ValueError(f"refusing to load {str(path)!r}: {exc}") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(
+            f"refusing to load {str(path)!r}: its description is malformed "
+            f"({type(exc).__name__}: {exc})."
+        ) from None
     if not return_metadata:
         return model
     metadata = header.get("metadata", {})
