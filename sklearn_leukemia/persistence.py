@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -60,6 +61,15 @@ _CLASSIFIER_PREFIXES = (
 # timm arguments that read weights from a file or the network.
 _WEIGHT_SOURCES = ("pretrained", "checkpoint_path", "pretrained_cfg",
                    "pretrained_cfg_overlay", "pretrained_strict")
+# A timm model name with an optional pretrained tag, and no source prefix.
+_TIMM_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_\-]+)?")
+# The classifier's parameters a model file leaves at None.
+_NONE_ONLY = frozenset({"torch_load_kwargs", "callbacks", "train_split"})
+# Parameters that take a class (named in the file, from the allow-list) or a
+# policy.
+_CLASS_PARAMS = frozenset({"criterion", "iterator_train", "iterator_valid",
+                           "dataset"})
+_POLICY_PARAMS = frozenset({"augmentation", "policy"})
 
 
 class _Refused(ValueError):
@@ -184,13 +194,18 @@ def _check_tensors(clf, arrays: dict, key: str) -> None:
     """
     import torch
 
-    with torch.device("meta"):
-        expected = {
-            # Scalars (BatchNorm's counters) are saved with shape (1,).
-            name: tuple(tensor.shape) or (1,)
-            for name, tensor in clf._build_module().state_dict().items()
-        }
-    given = {name: tuple(np.shape(array)) for name, array in arrays.items()}
+    try:
+        with torch.device("meta"):
+            module = clf._build_module()
+    except Exception:  # noqa: BLE001 - a network that needs real numbers to
+        # be built (``.item()`` of a tensor) is compared after building it.
+        return
+    # Scalars (BatchNorm's counters) are saved with shape (1,).
+    expected = {
+        name: tuple(tensor.shape) or (1,)
+        for name, tensor in module.state_dict().items()
+    }
+    given = {name: tuple(np.shape(array)) or (1,) for name, array in arrays.items()}
     for name in sorted(set(expected) | set(given)):
         if expected.get(name) != given.get(name):
             raise _Refused(
@@ -225,12 +240,24 @@ def _restore_network(clf, state: dict, arrays: dict, key: str = "model") -> None
         )
         clf.device = "cpu"
     _check_tensors(clf, arrays, key)
-    clf.initialize()
+    try:
+        clf.initialize()
+    except Exception as exc:
+        raise _Refused(
+            f"{key}: its network cannot be built ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from exc
     device = torch.device(clf.device_)
-    clf.module_.load_state_dict(
-        {name: torch.from_numpy(np.array(a)).to(device) for name, a in
-         arrays.items()}
-    )
+    try:
+        clf.module_.load_state_dict(
+            {name: torch.from_numpy(np.array(a)).to(device) for name, a in
+             arrays.items()}
+        )
+    except RuntimeError as exc:
+        raise _Refused(
+            f"{key}: its tensors are not those of the network its parameters "
+            f"build ({str(exc).splitlines()[0]})."
+        ) from exc
     clf.history = History(state["history"])
 
 
@@ -348,32 +375,57 @@ def _check_size(value, field: str) -> None:
             )
 
 
-def _check_count(value, field: str, *, allow_all: bool) -> None:
-    """Workers, jobs or threads: at most the cores of this machine."""
+def _bound_count(params: dict, name: str, field: str, *, allow_all: bool) -> None:
+    """Workers, jobs or threads: at most the cores of this machine.
+
+    A machine setting, not a property of the model: a file saved on a
+    larger machine loads on a smaller one with the value lowered to its
+    cores (a warning names it), and no file starts more workers than that.
+    """
+    value = params[name]
     if value is None or isinstance(value, bool) or not isinstance(value, int):
         return  # the estimator's own validation names other values
     cores = _cores()
-    if value > cores or (value < 0 and not (allow_all and value >= -cores)):
-        raise _Refused(
-            f"{field}={value!r} asks for more workers than the {cores} cores "
-            "of this machine; set it after loading with set_params."
-        )
+    if value > cores:
+        bounded = cores
+    elif value < 0 and not (allow_all and value >= -cores):
+        bounded = -1 if allow_all else 0
+    else:
+        return
+    warnings.warn(
+        f"{field}={value!r} asks for more workers than the {cores} cores of "
+        f"this machine; loaded with {bounded}.",
+        UserWarning,
+        stacklevel=5,
+    )
+    params[name] = bounded
+
+
+def _check_architecture(value, field: str) -> None:
+    if isinstance(value, str) and value.startswith("timm:"):
+        name = value[len("timm:"):]
+        if not _TIMM_NAME.fullmatch(name):
+            raise _Refused(
+                f"{field}={value!r}: a model file may name a timm model (with "
+                "an optional pretrained tag), not a source timm would fetch "
+                "or read (hf-hub:, local-dir:, a path)."
+            )
 
 
 def _check_classifier_params(params: dict, key: str) -> None:
-    for name, value in params.items():
-        field = f"{key}.params.{name}"
+    for name in list(params):
+        value, field = params[name], f"{key}.params.{name}"
         if name == "compile" and value is not False:
             raise _Refused(
                 f"{field}={value!r}: a model file may not ask for compilation; "
                 "set compile=True after loading if you want it."
             )
-        if name == "torch_load_kwargs" and value is not None:
+        if name in _NONE_ONLY and value is not None:
             raise _Refused(f"{field}={value!r}: a model file may not set it.")
-        if name == "n_threads":
-            _check_count(value, field, allow_all=False)
-        if name.endswith("__num_workers"):
-            _check_count(value, field, allow_all=False)
+        if name == "n_threads" or name.endswith("__num_workers"):
+            _bound_count(params, name, field, allow_all=False)
+        if name == "architecture":
+            _check_architecture(value, field)
         if name.startswith("module__") and name[8:] in _WEIGHT_SOURCES and value:
             raise _Refused(
                 f"{field}={value!r} would load weights from elsewhere (a "
@@ -382,8 +434,34 @@ def _check_classifier_params(params: dict, key: str) -> None:
             )
 
 
+def _check_values(params: dict, key: str) -> None:
+    """Classes and estimators only where a parameter takes them."""
+    from sklearn_leukemia.augmentation import AugmentationPolicy
+
+    def plain(value) -> bool:
+        if isinstance(value, (list, tuple)):
+            return all(plain(v) for v in value)
+        if isinstance(value, dict):
+            return all(plain(v) for v in value.values())
+        return not isinstance(value, type) and not hasattr(value, "get_params")
+
+    for name, value in params.items():
+        if isinstance(value, type) and name in _CLASS_PARAMS:
+            continue
+        if isinstance(value, AugmentationPolicy) and name in _POLICY_PARAMS:
+            continue
+        if not plain(value):
+            raise _Refused(
+                f"{key}.params.{name} holds a class or an estimator, which this "
+                "parameter does not take in a model file."
+            )
+
+
 def _check_params(cls: type, params: dict, key: str) -> None:
-    """Refuse parameters ``cls`` does not have, and values out of bounds."""
+    """Refuse parameters ``cls`` does not have, and values out of bounds.
+
+    Worker counts above the machine's cores are lowered in ``params``.
+    """
     from sklearn_leukemia.classifier import SECNNClassifier
 
     known = {
@@ -398,11 +476,12 @@ def _check_params(cls: type, params: dict, key: str) -> None:
             f"{key}.params holds {name!r}, which is no parameter of "
             f"{cls.__name__}."
         )
+    _check_values(params, key)
     for name in ("image_size", "size"):
         if name in params:
             _check_size(params[name], f"{key}.params.{name}")
     if "n_jobs" in params:
-        _check_count(params["n_jobs"], f"{key}.params.n_jobs", allow_all=True)
+        _bound_count(params, "n_jobs", f"{key}.params.n_jobs", allow_all=True)
     if network:
         _check_classifier_params(params, key)
 
@@ -449,6 +528,13 @@ class _Decoder:
         if "__type__" in value:
             return self.cls(value["__type__"])
         if "class" in value:
+            from sklearn_leukemia.augmentation import AugmentationPolicy
+
+            if self.cls(value["class"]) is not AugmentationPolicy:
+                raise _Refused(
+                    f"{key} builds a {value['class'].rsplit('.', 1)[-1]}; a "
+                    "value in a model file may only be an augmentation policy."
+                )
             return self.estimator(value, key, depth + 1)
         raise _Refused(f"{key} holds an unreadable value {str(value)[:80]!r}.")
 

@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -331,19 +332,36 @@ TAMPERED = {
         lambda h: _step(h, "resize")["params"].update(size=[16, 60000]),
         r"model.resize.params.size=\[16, 60000\] asks for images of 60000",
     ),
-    "many workers": (
+    "a planted dataset": (
+        lambda h: _step(h, "classifier")["params"].update(dataset={
+            "class": "sklearn_leukemia._data.ImageBatchDataset", "params": {}}),
+        r"model.classifier.params.dataset builds a ImageBatchDataset; a value in "
+        "a model file may only be an augmentation policy",
+    ),
+    "an estimator as a value": (
+        lambda h: _step(h, "classifier")["params"].update(classes={
+            "class": "sklearn_leukemia.preprocessing._reader.ImageReader",
+            "params": {}}),
+        r"builds a ImageReader",
+    ),
+    "a class where none is taken": (
+        lambda h: _step(h, "classifier")["params"].update(architecture={
+            "__type__": "sklearn_leukemia.preprocessing._reader.ImageReader"}),
+        r"model.classifier.params.architecture holds a class or an estimator",
+    ),
+    "timm from the hub": (
         lambda h: _step(h, "classifier")["params"].update(
-            iterator_valid__num_workers=10_000),
-        r"iterator_valid__num_workers=10000 asks for more workers than the \d+ "
-        "cores of this machine",
+            architecture="timm:hf-hub:org/repo"),
+        r"architecture='timm:hf-hub:org/repo': a model file may name a timm model",
     ),
-    "many reader threads": (
-        lambda h: _step(h, "read")["params"].update(n_jobs=10_000),
-        r"model.read.params.n_jobs=10000 asks for more workers",
+    "timm from a folder": (
+        lambda h: _step(h, "classifier")["params"].update(
+            architecture="timm:local-dir:/tmp/x"),
+        r"not a source timm would fetch or read",
     ),
-    "many torch threads": (
-        lambda h: _step(h, "classifier")["params"].update(n_threads=10_000),
-        r"n_threads=10000 asks for more workers",
+    "callbacks": (
+        lambda h: _step(h, "classifier")["params"].update(callbacks=[]),
+        r"callbacks=\[\]: a model file may not set it",
     ),
     "compilation": (
         lambda h: _step(h, "classifier")["params"].update(compile=True),
@@ -432,3 +450,31 @@ def test_fitted_attributes_of_every_estimator_are_the_loaders_table(smears):
                 est.fit(X, y)
             fitted = {k for k in vars(est) if k.endswith("_") and k[0] != "_"}
             assert fitted <= _FITTED_ATTRIBUTES[_qualname(est)], name
+
+
+def test_worker_counts_above_the_cores_load_lowered_with_a_warning(
+    fitted_pipeline, tmp_path
+):
+    import os
+
+    cores = os.cpu_count()
+
+    def edit(header):
+        _step(header, "classifier")["params"].update(
+            iterator_valid__num_workers=10_000, n_threads=10_000)
+        _step(header, "read")["params"].update(n_jobs=10_000)
+
+    path = _tamper(fitted_pipeline, tmp_path, edit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_model(path)
+    messages = sorted(str(w.message) for w in caught)
+    assert messages == sorted(
+        f"model.{field}=10000 asks for more workers than the {cores} cores of "
+        f"this machine; loaded with {cores}."
+        for field in ("read.params.n_jobs", "classifier.params.n_threads",
+                      "classifier.params.iterator_valid__num_workers")
+    )
+    params = loaded[-1].get_params()
+    assert params["iterator_valid__num_workers"] == cores
+    assert params["n_threads"] == cores and loaded[0].n_jobs == cores
