@@ -120,20 +120,30 @@ def _ctrl_c_raises(active: bool):
     Only in the main thread, where signals arrive, and only over Python's
     default handler: a program's own SIGINT handler is left in place.
     """
+    previous = signal.getsignal(signal.SIGINT)
     if not active or threading.current_thread() is not threading.main_thread() or (
-        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        previous is not signal.default_int_handler
     ):
         yield
         return
+    inside = [True]
 
     def interrupted(signum, frame):
-        raise _Interrupted
+        # After the block (a Ctrl-C racing its end), Python's own behaviour.
+        raise _Interrupted if inside[0] else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, interrupted)
     try:
+        try:
+            signal.signal(signal.SIGINT, interrupted)
+        except ValueError:  # not the main interpreter: leave signals alone
+            pass
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        inside[0] = False
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except ValueError:
+            pass
 
 
 def _refuse_sample_weight(net, params: dict, *, requested: bool = False) -> None:
@@ -141,12 +151,12 @@ def _refuse_sample_weight(net, params: dict, *, requested: bool = False) -> None
 
     skorch hands fit's keyword arguments to the network's ``forward``, which
     would fail deep in torch; and a weight per image has no place in a loss
-    that weighs classes. Requesting it as False (not to be routed here) is
-    allowed.
+    that weighs classes.
     """
-    if "sample_weight" not in params:
-        return
-    if requested and params["sample_weight"] in (False, None):
+    value = params.get("sample_weight")
+    # None: no weights (what meta-estimators pass); False or UNCHANGED: a
+    # request not to route them here.
+    if value is None or (requested and (value is False or value == "$UNCHANGED$")):
         return
     raise TypeError(
         f"{type(net).__name__} does not take sample_weight: its loss weighs "
@@ -333,7 +343,7 @@ class SECNNClassifier(NeuralNetClassifier):
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
         "on_interrupt": [StrOptions({"raise", "stop"})],
-        "callbacks": [list, tuple, None],
+        "callbacks": [list, tuple, StrOptions({"disable"}), None],
         # skorch's own, checked by skorch.
         **dict.fromkeys(
             ("criterion", "train_split", "classes", "iterator_train",
@@ -442,15 +452,16 @@ class SECNNClassifier(NeuralNetClassifier):
             owner, sep, sub = key.partition("__")
             if sep and hasattr(getattr(self, owner, None), "set_params"):
                 getattr(self, owner).set_params(**{sub: params.pop(key)})
-        rebuild = self.initialized_ and not _CALLBACK_PARAMS.isdisjoint(params)
+        if self.initialized_ and not _CALLBACK_PARAMS.isdisjoint(params):
+            # Rebuilt by the next partial_fit or warm-started fit, which
+            # validates them first: set_params never fails on a value.
+            vars(self)["_callbacks_stale_"] = True
         if "callbacks" in params:
             # skorch would build every callback, the list's and the default
             # ones, before taking the list; fit checks them.
             vars(self)["callbacks"] = params.pop("callbacks")
         with skorch_sees_device(self):
             super().set_params(**params)
-        if rebuild:
-            self.initialize_callbacks()
         return self
 
     @property
@@ -836,22 +847,29 @@ class SECNNClassifier(NeuralNetClassifier):
     def _fit(self, X, y, *, reset: bool, fit_params: dict, classes=None,
              routing="partial_fit"):
         _refuse_sample_weight(self, fit_params)
-        X, y_encoded = self._prepare_fit(X, y, reset=reset, classes=classes)
+        if "sample_weight" in fit_params:  # None: no weights
+            fit_params = {k: v for k, v in fit_params.items() if k != "sample_weight"}
+        start = len(self.history_) if self.initialized_ and self.history_ else 0
         try:
-            with _ctrl_c_raises(self.on_interrupt == "raise"), net_run(
-                self, training=True
-            ):
-                if reset:
-                    self.initialize()
-                # skorch's partial_fit trains without re-initialising; ours
-                # validated the data and built the net above. Metadata is
-                # routed as for the public method called, where skorch can.
-                if routing == "fit" and _SKORCH_ROUTES_FIT:
-                    fit_params = {**fit_params, "_routing_method": "fit"}
-                super().partial_fit(X, y_encoded, **fit_params)
+            with _ctrl_c_raises(self.on_interrupt == "raise"):
+                X, y_encoded = self._prepare_fit(X, y, reset=reset, classes=classes)
+                with net_run(self, training=True):
+                    stale = vars(self).pop("_callbacks_stale_", False)
+                    if reset:
+                        self.initialize()
+                        start = 0
+                    elif stale:
+                        self.initialize_callbacks()
+                    # skorch's partial_fit trains without re-initialising;
+                    # ours validated the data and built the net above.
+                    # Metadata is routed as for the public method called,
+                    # where skorch can.
+                    if routing == "fit" and _SKORCH_ROUTES_FIT:
+                        fit_params = {**fit_params, "_routing_method": "fit"}
+                    super().partial_fit(X, y_encoded, **fit_params)
         except (_Interrupted, KeyboardInterrupt):
-            history = self.history_ or []
-            epochs = sum("dur" in row for row in history)
+            rows = list(self.history_ or [])[start:]
+            epochs = sum("dur" in row for row in rows)
             if reset:
                 self._forget_fit()
             raise KeyboardInterrupt(

@@ -1552,6 +1552,19 @@ class InterruptAt(Callback):
             signal.raise_signal(signal.SIGINT)
 
 
+@pytest.fixture(autouse=False)
+def python_sigint():
+    """Python's own SIGINT handler, whatever the test runner inherited.
+
+    A runner started in the background of a shell (``pytest &``) begins with
+    SIGINT ignored, and an ignored Ctrl-C interrupts nothing.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_sigint")
 def test_interrupted_fit_raises_and_leaves_the_classifier_unfitted():
     X, y = make_images()
     clf = SECNNClassifier(**{**FAST, "max_epochs": 5},
@@ -1577,16 +1590,18 @@ def test_interrupted_fit_raises_and_leaves_the_classifier_unfitted():
     )
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_interrupted_partial_fit_keeps_the_network_it_had():
     X, y = make_images()
     clf = SECNNClassifier(**FAST).fit(X, y)
     clf.set_params(callbacks=[("interrupt", InterruptAt(3))])
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="after 1 complete epoch"):
         clf.partial_fit(X, y)
     assert clf.initialized_ and len(clf.history_) == 3
     assert clf.predict_proba(X).shape == (len(X), 2)
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_on_interrupt_stop_is_skorchs_keep_going():
     X, y = make_images()
     clf = SECNNClassifier(**{**FAST, "max_epochs": 5}, on_interrupt="stop",
@@ -1600,6 +1615,11 @@ def test_on_interrupt_stop_is_skorchs_keep_going():
 
 def test_invalid_callbacks_are_refused_by_fit_not_set_params():
     X, y = make_images()
+    fitted = SECNNClassifier(**FAST).fit(X, y)
+    fitted.set_params(lr_schedule=5, callbacks=-1)  # a fitted one too
+    with pytest.raises(ValueError, match="'(callbacks|lr_schedule)' parameter"):
+        fitted.partial_fit(X, y)
+    assert SECNNClassifier(**FAST, callbacks="disable").fit(X, y).callbacks_ == []
     clf = SECNNClassifier(**FAST).set_params(callbacks=-1)
     with pytest.raises(ValueError, match="'callbacks' parameter .* Got -1"):
         clf.fit(X, y)
@@ -1608,6 +1628,7 @@ def test_invalid_callbacks_are_refused_by_fit_not_set_params():
         clf.fit(X, y)
 
 
+@pytest.mark.usefixtures("python_sigint")
 def test_a_callback_stopping_training_is_no_interrupt():
     X, y = make_images()
 
@@ -1698,6 +1719,7 @@ def test_sample_weight_is_refused_at_once_and_the_apis_agree():
     with pytest.raises(TypeError, match="does not take sample_weight"):
         clf.partial_fit(X, y, sample_weight=np.ones(len(y)))
     assert not hasattr(clf, "module_")  # refused before any work
+    clf.fit(X, y, sample_weight=None)  # no weights, as meta-estimators say
     pipe = make_leukemia_pipeline(image_size=16, tta=None, augment=None,
                                   random_state=0)
     with pytest.raises(TypeError, match="does not take sample_weight"):
