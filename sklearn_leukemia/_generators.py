@@ -14,9 +14,10 @@ modes, both per thread, that hand it to every random call made without one:
 - :meth:`FitGenerators.training`, around the network's training forward: a
   :class:`~torch.overrides.TorchFunctionMode`, cheaper per call, which
   covers torch's random functions and samplers called directly and the
-  dropout and RReLU functionals (which take no generator, so they are
-  computed here by ATen's own formulas with ``bernoulli_``; on the CPU these
-  are the very draws and arithmetic of torch's kernels).
+  dropout and RReLU functionals, which take no generator: dropout is
+  computed here by ATen's own formulas with ``bernoulli_`` (on the CPU the
+  very draws and arithmetic of torch's kernels), RReLU draws its slopes
+  with ``uniform_`` (other numbers than torch's kernel draws).
 
 A fit is thereby a function of its seed only, in any thread, and the global
 generators are neither read nor written. Random draws inside a Python
@@ -60,10 +61,12 @@ _FUNCTIONS = [
     torch.multinomial,
     torch.poisson,
 ]
-for _like in (torch.rand_like, torch.randn_like, torch.randint_like):
-    # ``generator=`` came to the *_like functions in torch 2.6.
-    if "generator=" in (_like.__doc__ or "").split("\n", 2)[1]:
-        _FUNCTIONS.append(_like)
+for _like in (torch.rand_like, torch.randn_like):
+    try:  # ``generator=`` came to the *_like functions in later torch
+        _like(torch.empty(0), generator=torch.Generator())
+    except TypeError:
+        continue
+    _FUNCTIONS.append(_like)
 _TAKES_GENERATOR = frozenset(_TENSOR_SAMPLERS) | frozenset(_FUNCTIONS)
 
 # Alpha dropout's constant (SELU's scale times alpha), as ATen has it.
@@ -80,25 +83,33 @@ def _device_of(args, kwargs) -> torch.device:
     return torch.get_default_device()
 
 
-def _noise(x: torch.Tensor, p: float, feature_dims: int | None, generator):
-    """Bernoulli(1 - p) noise shaped like ``x``, or per channel of ``x``."""
+def _noise(x: torch.Tensor, p: float, per_channel: bool, batched: bool, generator):
+    """Bernoulli(1 - p) noise for ``x``: per element, or per channel.
+
+    Per channel is ATen's ``make_feature_noise``: one draw per (sample,
+    channel) of a batch, or per channel of an unbatched input (which the
+    functionals give it with a leading axis of 1).
+    """
     shape = x.shape
-    if feature_dims is not None:
-        # (N, C, 1, ...) for a batch; (C, 1, ...) for one unbatched input.
-        batched = x.dim() == feature_dims + 2
+    if per_channel:
+        if x.dim() < 2:
+            raise RuntimeError(
+                "Feature dropout requires at least 2 dimensions in the input"
+            )
         keep = 2 if batched else 1
         shape = tuple(x.shape[:keep]) + (1,) * (x.dim() - keep)
     noise = torch.empty(shape, dtype=x.dtype, device=x.device)
     return noise.bernoulli_(1 - p, generator=generator)
 
 
-def _dropout(x, p, training, inplace, *, generator, feature_dims=None, alpha=False):
+def _dropout(x, p, training, inplace, *, generator, per_channel=False,
+             batched=True, alpha=False):
     """ATen's ``_dropout_impl`` with the noise drawn from ``generator``."""
     if not training or p == 0 or x.numel() == 0:
         return x
     if p == 1:
         return x.mul_(0) if inplace else x * torch.zeros((), dtype=x.dtype)
-    noise = _noise(x, p, feature_dims, generator)
+    noise = _noise(x, p, per_channel, batched, generator)
     if alpha:
         a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1) * (1 - p))
         b = noise.add(-1).mul_(_ALPHA * a).add_(_ALPHA * a * p)
@@ -107,6 +118,17 @@ def _dropout(x, p, training, inplace, *, generator, feature_dims=None, alpha=Fal
         return out.add_(b)
     noise.div_(1 - p)
     return x.mul_(noise) if inplace else x * noise
+
+
+def _dropout1d_batched(x) -> bool:
+    if x.dim() not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {x.dim()}D "
+            "input. Note that dropout1d exists to provide channel-wise dropout "
+            "on inputs with 1 spatial dimension, a channel dimension, and an "
+            "optional batch dimension (i.e. 2D or 3D inputs)."
+        )
+    return x.dim() == 3
 
 
 def _arguments(args, kwargs, names, defaults):
@@ -118,14 +140,15 @@ def _arguments(args, kwargs, names, defaults):
     return [bound[name] for name in names]
 
 
-# functional -> (feature dims or None, alpha?, default of ``training``)
+# functional -> (per channel?, whether an input is a batch, alpha?, default
+# of ``training``), as torch.nn.functional has them.
 _DROPOUTS = {
-    F.dropout: (None, False, True),
-    F.alpha_dropout: (None, True, False),
-    F.dropout1d: (1, False, True),
-    F.dropout2d: (2, False, True),
-    F.dropout3d: (3, False, True),
-    F.feature_alpha_dropout: (2, True, False),
+    F.dropout: (False, lambda x: True, False, True),
+    F.alpha_dropout: (False, lambda x: True, True, False),
+    F.dropout1d: (True, _dropout1d_batched, False, True),
+    F.dropout2d: (True, lambda x: True, False, True),
+    F.dropout3d: (True, lambda x: x.dim() == 5, False, True),
+    F.feature_alpha_dropout: (True, lambda x: True, True, False),
 }
 
 
@@ -178,6 +201,31 @@ class FitGenerators:
         return _TrainingMode(self)
 
 
+_SAMPLERS: dict = {}
+
+
+def _with_generator(func):
+    """Return the overload of an ATen operation that takes a generator, or None.
+
+    The operation itself when it takes one (``uniform_``, ``normal_``); for
+    ``rand``, ``randn``, ``randint``, ``randperm`` the overload with the same
+    arguments plus ``generator`` (``randint.low`` -> ``randint.low_generator``).
+    """
+    if func not in _SAMPLERS:
+        names = {a.name for a in func._schema.arguments}
+        found = func if "generator" in names else None
+        if found is None:
+            packet = func.overloadpacket
+            for overload in packet.overloads():
+                candidate = getattr(packet, overload)
+                others = {a.name for a in candidate._schema.arguments}
+                if "generator" in others and others - {"generator"} == names:
+                    found = candidate
+                    break
+        _SAMPLERS[func] = found
+    return _SAMPLERS[func]
+
+
 class _BuildingMode(TorchDispatchMode):
     def __init__(self, owner: FitGenerators):
         super().__init__()
@@ -185,16 +233,10 @@ class _BuildingMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
-        schema = func._schema
-        names = {argument.name for argument in schema.arguments}
-        if "generator" not in names:
-            # rand, randn, randint, randperm: the overload that takes one.
-            overload = getattr(func.overloadpacket, "generator", None)
-            if overload is None or func is overload or not any(
-                a.name == "generator" for a in overload._schema.arguments
-            ):
-                return func(*args, **kwargs)
-            func = overload
+        sampler = _with_generator(func)
+        if sampler is None:
+            return func(*args, **kwargs)
+        func = sampler
         if kwargs.get("generator") is None:
             generator = self.owner.generator(_device_of(args, kwargs))
             if generator is not None:
@@ -218,7 +260,7 @@ class _TrainingMode(TorchFunctionMode):
                     kwargs["generator"] = generator
             return func(*args, **kwargs)
         if func in _DROPOUTS:
-            feature_dims, alpha, train_default = _DROPOUTS[func]
+            per_channel, is_batch, alpha, train_default = _DROPOUTS[func]
             x, p, training, inplace = _arguments(
                 args, kwargs, ("input", "p", "training", "inplace"),
                 (None, 0.5, train_default, False),
@@ -229,18 +271,21 @@ class _TrainingMode(TorchFunctionMode):
                 )
             return _dropout(
                 x, p, training, inplace, generator=self.owner.generator(x.device),
-                feature_dims=feature_dims, alpha=alpha,
+                per_channel=per_channel, batched=is_batch(x), alpha=alpha,
             )
         if func is F.rrelu or func is F.rrelu_:
+            inplace_default = func is F.rrelu_
             x, lower, upper, training, inplace = _arguments(
                 args, kwargs, ("input", "lower", "upper", "training", "inplace"),
-                (None, 1.0 / 8, 1.0 / 3, func is F.rrelu_, func is F.rrelu_),
+                (None, 1.0 / 8, 1.0 / 3, False, inplace_default),
             )
-            if not training:
-                return func(x, lower, upper, False, inplace)
+            if not training:  # a leaky ReLU of the mean slope: no draw
+                return F.leaky_relu(x, (lower + upper) / 2, inplace=inplace)
+            # One slope per element where x <= 0, as torch's kernel; drawn
+            # for every element (the draws differ from torch's own).
             slope = torch.empty_like(x).uniform_(
                 lower, upper, generator=self.owner.generator(x.device)
             )
-            slope = torch.where(x >= 0, torch.ones_like(x), slope)
+            slope = torch.where(x > 0, torch.ones_like(x), slope)
             return x.mul_(slope) if inplace else x * slope
         return func(*args, **kwargs)

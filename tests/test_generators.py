@@ -12,7 +12,8 @@ def _build():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(),
                         nn.Dropout(0.5), nn.Linear(4 * 6 * 6, 2))
     nn.init.kaiming_normal_(net[0].weight)  # Python init, as nn/_se.py does
-    extra = (torch.randn(3), torch.randperm(5), torch.rand(2), torch.randint(9, (4,)))
+    extra = (torch.randn(3), torch.randperm(5), torch.rand(2), torch.randint(9, (4,)),
+             torch.randint(3, 10, (4,)))
     return net, extra
 
 
@@ -36,10 +37,15 @@ def test_building_draws_what_a_seeded_global_generator_drew_without_touching_it(
     (F.dropout1d, (4, 3, 5), {}),
     (F.dropout1d, (3, 5), {}),
     (F.dropout2d, (4, 3, 5, 5), {"p": 0.2}),
+    (F.dropout2d, (4, 3, 5), {}),  # torch's 1-D channel dropout of 3-D input
+    (F.dropout2d, (2, 3, 2, 4, 4), {}),
     (F.dropout3d, (2, 3, 2, 4, 4), {}),
+    (F.dropout3d, (3, 2, 4, 4), {}),  # unbatched
     (F.alpha_dropout, (4, 6), {"p": 0.4, "training": True}),
     (F.feature_alpha_dropout, (4, 3, 5, 5), {"training": True}),
+    (F.feature_alpha_dropout, (2, 3, 2, 4, 4), {"training": True}),
 ])
+@pytest.mark.filterwarnings("ignore:dropout2d")
 def test_dropout_functionals_are_torchs_own_on_the_cpu(func, shape, kwargs):
     x = torch.randn(shape)
     torch.manual_seed(3)
@@ -60,6 +66,19 @@ def test_dropout_off_outside_training_and_bad_p_refused():
         assert torch.equal(F.alpha_dropout(x, 0.5), x)  # training=False default
         with pytest.raises(ValueError, match="between 0 and 1"):
             F.dropout(x, 1.5)
+
+
+def test_dropout1d_refuses_what_torch_refuses():
+    with FitGenerators(0).training(), pytest.raises(RuntimeError, match="2D or 3D"):
+        F.dropout1d(torch.randn(2, 3, 4, 5))
+
+
+def test_rrelu_outside_training_is_torchs_leaky_relu():
+    x = torch.randn(30)
+    expected = F.rrelu(x)
+    with FitGenerators(0).training():
+        assert torch.equal(F.rrelu(x), expected)
+        assert torch.equal(F.rrelu_(x.clone()), expected)
 
 
 def test_rrelu_draws_its_slopes_from_the_fit():

@@ -124,8 +124,9 @@ def scan_dir(folder: Path) -> tuple[list[Path], list[Path]]:
             files.append(Path(entry.path))
     if special:
         warnings.warn(
-            f"Skipped {len(special)} entries of {str(folder)!r} that are not "
-            f"regular files: {', '.join(sorted(special)[:5])}.",
+            f"Skipped {len(special)} {'entry' if len(special) == 1 else 'entries'} "
+            f"of {str(folder)!r} that {'is' if len(special) == 1 else 'are'} not "
+            f"a regular file: {', '.join(sorted(special)[:5])}.",
             UserWarning,
             stacklevel=2,
         )
@@ -152,17 +153,29 @@ def walk_files(folder: Path, *, seen: set | None = None) -> Iterator[Path]:
     yield from _walk(Path(folder), set() if seen is None else seen, None)
 
 
-def _walk(folder: Path, seen: set, parent: str | None) -> Iterator[Path]:
+def folder_key(folder) -> tuple:
+    """What tells one folder from another: its device and inode.
+
+    Where the file system gives no inode (0 on some Windows file systems),
+    the folder's resolved path.
+    """
     try:
         info = os.stat(folder)
     except OSError as exc:
         raise OSError(f"Cannot list the folder {str(folder)!r}: {exc}") from exc
+    if info.st_ino:
+        return (info.st_dev, info.st_ino)
+    return ("path", os.path.normcase(os.path.realpath(folder)))
+
+
+def _walk(folder: Path, seen: set, parent: str | None) -> Iterator[Path]:
+    key = folder_key(folder)
     real = os.path.realpath(folder)
     if parent is not None and (
         real == parent or Path(real) in Path(parent).parents
     ):
         why = f"it leads back to {real!r}, which holds it (a link loop)"
-    elif (info.st_dev, info.st_ino) in seen:
+    elif key in seen:
         why = f"it leads to {real!r}, which was already listed"
     else:
         why = None
@@ -170,7 +183,7 @@ def _walk(folder: Path, seen: set, parent: str | None) -> Iterator[Path]:
         warnings.warn(f"Skipped the folder {str(folder)!r}: {why}.", UserWarning,
                       stacklevel=3)
         return
-    seen.add((info.st_dev, info.st_ino))
+    seen.add(key)
     files, dirs = scan_dir(folder)
     yield from files
     for sub in dirs:

@@ -18,6 +18,7 @@ from sklearn_leukemia.datasets._base import (
     has_image_extension,
     require_str_list,
     resolve_root,
+    folder_key,
     scan_dir,
     walk_files,
 )
@@ -246,7 +247,7 @@ def _class_images(root: Path, selected: list[str], problems):
     class_names: list[str] = []
     # One walk of the whole tree: a folder linked from two classes, or a
     # link back to the root, is listed once.
-    seen = {(os.stat(root).st_dev, os.stat(root).st_ino)}
+    seen = {folder_key(root)}
     for name in selected:
         folder = root / name
         images = []

@@ -409,6 +409,7 @@ def test_ctrl_c_during_train_writes_nothing_and_exits_130(smears, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.slk", "smears"]
 
 
+@pytest.mark.skipif(os.name == "nt", reason="folder links need privileges on Windows")
 def test_train_follows_folder_links_and_stops_at_a_loop(smears, tmp_path, capsys):
     (smears / "Pro" / "again").symlink_to(smears)
     out = tmp_path / "model.slk"
