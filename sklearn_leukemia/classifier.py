@@ -525,8 +525,6 @@ class SECNNClassifier(NeuralNetClassifier):
         """Validate what ``fit`` needs; set the data-dependent attributes."""
         self._check_params()
         X = self._check_X(X, reset=reset)
-        # Training data make the range; later training data widen it.
-        check_intensity_range(self, X, reset=reset, extend=True)
         # Fail before training, not at the first prediction after it.
         check_square_for_tta(self.tta, *X.shape[1:3])
         if reset:
@@ -534,6 +532,8 @@ class SECNNClassifier(NeuralNetClassifier):
                 y, self.classes if classes is None else classes, estimator=self
             )
         y_encoded = encode_labels(X, y, self.classes_)
+        # Training data make the range; later training data widen it.
+        check_intensity_range(self, X, reset=reset, extend=True)
         augmentation = self.augmentation
         if isinstance(augmentation, str):
             augmentation = AugmentationPolicy.preset(augmentation)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["UsageError", "check_readable"]
+__all__ = ["UsageError", "check_readable", "print_warnings"]
 
 
 class UsageError(ValueError):
@@ -93,3 +93,25 @@ def check_readable(
         )
     print(f"Left out {count} that cannot be read: {listed}{more}.", file=sys.stderr)
     return keep
+
+
+def print_warnings(caught) -> None:
+    """Print recorded warnings as plain lines on stderr, each once.
+
+    An :class:`~sklearn_leukemia.utils.IntensityRangeWarning`, which every
+    chunk of a prediction may raise with its own range, is printed once per
+    estimator that raised it.
+    """
+    import sys
+
+    from sklearn_leukemia.utils import IntensityRangeWarning
+
+    seen = set()
+    for warning in caught:
+        text = str(warning.message)
+        key = text
+        if issubclass(warning.category, IntensityRangeWarning):
+            key = (warning.category, text.split(" holds ", 1)[0])
+        if key not in seen:
+            seen.add(key)
+            print(text, file=sys.stderr)

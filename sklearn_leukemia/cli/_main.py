@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     status : int
         0 on success, 2 for a usage error (a bad option, a missing input, an
         output inside the data or that cannot be written), 130 when
-        interrupted (Ctrl-C; no output file is written), 1 for any other
-        failure. Errors are printed on stderr as one line without traceback,
-        unless ``--debug`` is given.
+        interrupted (Ctrl-C; no output file is written), 141 when the reader
+        of stdout goes away (``| head``), 1 for any other failure. Errors
+        are printed on stderr as one line without traceback, unless
+        ``--debug`` is given.
 
     Examples
     --------
@@ -149,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _error(str(exc))
         return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (``predict ... | head``): stop
+        # quietly, and keep Python from complaining at exit as it flushes.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt as exc:
         # Output files are written atomically at the end: none was.
         why = f" ({exc})" if str(exc) else ""

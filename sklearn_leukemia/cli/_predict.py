@@ -20,12 +20,13 @@ import contextlib
 import csv
 import stat
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from sklearn_leukemia import _options
-from sklearn_leukemia.cli._io import UsageError
+from sklearn_leukemia.cli._io import UsageError, print_warnings
 from sklearn_leukemia.io import atomic_open, check_outside, check_writable
 
 __all__ = [
@@ -176,10 +177,34 @@ def prediction_steps(model):
     return {"image_size": None, "n_jobs": None}, model
 
 
-def _unreadable(failures, n_files: int) -> str:
+def _listed(failures) -> str:
     listed = "; ".join(f"{exc.path!r}: {exc.reason}" for _, exc in failures[:10])
     more = f"; and {len(failures) - 10} more" if len(failures) > 10 else ""
-    return f"{len(failures)} of {n_files} image files cannot be read: {listed}{more}"
+    return listed + more
+
+
+def _files(n: int) -> str:
+    return f"{n} image file{'' if n == 1 else 's'}"
+
+
+def _openable(files) -> tuple[list, list]:
+    """Split ``files`` by a check that decodes nothing: stat and 16 bytes.
+
+    Missing, empty, unreadable and special files are found before the first
+    prediction; a truncated or corrupt image only when its chunk is decoded.
+    """
+    from sklearn_leukemia.io import ImageReadError
+    from sklearn_leukemia.io._read import _check_file
+
+    kept, failures = [], []
+    for index, path in enumerate(files):
+        try:
+            _check_file(path)
+        except ImageReadError as exc:
+            failures.append((index, exc))
+        else:
+            kept.append(path)
+    return kept, failures
 
 
 @contextlib.contextmanager
@@ -198,22 +223,33 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
     Each file is decoded once: the chunk is read with the model's reader
     settings and its pixels go to the steps after the reader. Memory stays
     that of one chunk of ``_CHUNK`` images whatever the number of files.
+    Files that cannot even be opened are found before the first prediction.
 
     Raises
     ------
     ValueError
-        At the first chunk holding unreadable files when ``on_error`` is
-        ``"raise"`` (naming them), or when no file at all can be read.
+        When ``on_error`` is ``"raise"``: before any prediction for files
+        that cannot be opened, at the chunk that holds it for an image that
+        cannot be decoded (naming them); whatever ``on_error``, when no file
+        at all can be read.
     """
     from tqdm.auto import tqdm
 
     from sklearn_leukemia.preprocessing._reader import _params, _read
 
+    n_files = len(files)
+    files, failed = _openable(files)
+    if failed and on_error == "raise":
+        raise ValueError(
+            f"{len(failed)} of {_files(n_files)} cannot be read, so nothing was "
+            f"predicted: {_listed(failed)}. Move them out of the input, or pass "
+            "--on-error skip to leave them out."
+        )
     read_params, predictor = prediction_steps(model)
     classes = list(model.classes_)
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(_header(classes, sides))
-    failed, n_rows = [], 0
+    n_rows = 0
     starts = range(0, len(files), _CHUNK)
     for start in tqdm(starts, desc="predicting", unit="batch", file=sys.stderr,
                       disable=len(starts) < 2):
@@ -223,8 +259,9 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
         )
         if failures and on_error == "raise":
             raise ValueError(
-                f"{_unreadable(failures, len(files))}. Move them out of the "
-                "input, or pass --on-error skip to leave them out."
+                f"{_files(len(failures))} cannot be read: {_listed(failures)}. "
+                "Move them out of the input, or pass --on-error skip to leave "
+                "them out."
             )
         failed += failures
         if kept.any():
@@ -233,10 +270,11 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
                                    sides))
             n_rows += len(names)
     if failed and not n_rows:
-        raise ValueError(f"{_unreadable(failed, len(files))}, so nothing was "
-                         "predicted.")
+        raise ValueError(f"None of the {_files(n_files)} can be read, so nothing "
+                         f"was predicted: {_listed(failed)}.")
     if failed:
-        print(f"Left out {_unreadable(failed, len(files))}.", file=sys.stderr)
+        print(f"Left out {len(failed)} of {_files(n_files)} that cannot be read: "
+              f"{_listed(failed)}.", file=sys.stderr)
     return n_rows
 
 
@@ -247,7 +285,10 @@ def run(args) -> int:
     model_path = Path(args.model).expanduser()
     if not model_path.is_file():
         raise UsageError(f"model file {args.model} does not exist.")
-    files = find_images(args.inputs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        files = find_images(args.inputs)
+    print_warnings(caught)
     output = None
     if args.output is not None:
         output = Path(args.output).expanduser()
@@ -279,9 +320,14 @@ def run(args) -> int:
     sides = None
     if positive_names:
         sides = model_sides(classes, list(positive_names))
-    with _csv_stream(output) as stream:
-        n_rows = predict_files(model, files, stream, on_error=args.on_error,
-                               sides=sides)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            with _csv_stream(output) as stream:
+                n_rows = predict_files(model, files, stream,
+                                       on_error=args.on_error, sides=sides)
+        finally:
+            print_warnings(caught)
     if output is not None:
         print(f"Wrote predictions of {n_rows} images to {args.output}.",
               file=sys.stderr)

@@ -154,7 +154,7 @@ def walk_files(folder: Path, *, seen: set | None = None) -> Iterator[Path]:
 
 
 def folder_key(folder) -> tuple:
-    """What tells one folder from another: its device and inode.
+    """Return what tells one folder from another: its device and inode.
 
     Where the file system gives no inode (0 on some Windows file systems),
     the folder's resolved path.

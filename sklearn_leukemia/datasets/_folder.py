@@ -15,10 +15,10 @@ from sklearn_leukemia.datasets._base import (
     ProblemLog,
     build_dataset,
     check_loader_params,
+    folder_key,
     has_image_extension,
     require_str_list,
     resolve_root,
-    folder_key,
     scan_dir,
     walk_files,
 )

@@ -234,13 +234,16 @@ def check_writable(
 
     Examples
     --------
-    >>> import tempfile
+    >>> import os, tempfile
     >>> from sklearn_leukemia.io import check_writable
-    >>> check_writable(tempfile.mkdtemp() + "/model.slk", what="--out")
-    >>> check_writable("/proc/model.slk", what="--out")
+    >>> folder = tempfile.mkdtemp()
+    >>> check_writable(os.path.join(folder, "model.slk"), what="--out")
+    >>> open(os.path.join(folder, "a file"), "w").close()
+    >>> check_writable(os.path.join(folder, "a file", "report"), what="--out",
+    ...                folder=True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    sklearn_leukemia.io._write.OutputNotWritableError: --out /proc/model.slk ...
+    sklearn_leukemia.io._write.OutputNotWritableError: --out ... not a folder.
     """
     path = Path(output).expanduser()
     target = path if folder else path.parent

@@ -289,7 +289,8 @@ def check_intensity_range(estimator, X, *, reset: bool, extend: bool = False) ->
     ``fit`` the range of ``X`` (integers read as fractions of their type's
     full scale, floats as they are) becomes ``intensity_range_``; later,
     images whose range leaves it by more than its own width (float images
-    in [0, 255] given to a model fitted on uint8 or [0, 1] ones) get an
+    in [0, 255] given to a model fitted on uint8 or [0, 1] ones; the margin
+    is at least half the scale of the fitted values) get an
     :class:`IntensityRangeWarning` naming both ranges. An estimator without
     a recorded range (a model saved before it was recorded) is not checked.
 
@@ -339,7 +340,9 @@ def check_intensity_range(estimator, X, *, reset: bool, extend: bool = False) ->
     if fitted is None:
         return
     fit_low, fit_high = fitted
-    margin = max(fit_high - fit_low, 1e-6)
+    # The width of the fitted range, and never less than half the scale of
+    # its values (images of one constant intensity have no width).
+    margin = max(fit_high - fit_low, 0.5 * max(1.0, abs(fit_low), abs(fit_high)))
     if low >= fit_low - margin and high <= fit_high + margin:
         return
     kind = np.dtype(dtype)

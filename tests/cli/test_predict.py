@@ -135,7 +135,7 @@ def test_a_broken_image_stops_predict_and_writes_no_csv(with_broken, tmp_path,
     status = main(["predict", str(model), str(images), "--output", str(output)])
     err = capsys.readouterr().err
     assert status == 1
-    assert "1 of 5 image files cannot be read: " \
+    assert "1 image file cannot be read: " \
         f"'{images / 'Pre_2.png'}'" in err
     assert "--on-error skip" in err
     assert output.read_text() == "an earlier CSV"
@@ -150,7 +150,7 @@ def test_predict_on_error_skip_leaves_them_out_of_the_csv(with_broken, tmp_path,
                    "--output", str(output)])
     err = capsys.readouterr().err
     assert status == 0, err
-    assert "Left out 1 of 5 image files cannot be read: " \
+    assert "Left out 1 of 5 image files that cannot be read: " \
         f"'{images / 'Pre_2.png'}'" in err
     files = [row[0] for row in _rows(output.read_text())[1:]]
     assert files == [str(images / f"Pre_{i}.png") for i in (0, 1, 3, 4)]
@@ -452,3 +452,60 @@ def test_find_images_follows_folder_links_once(tmp_path, rng):
         found = find_images([str(tmp_path / "data")])
     assert found == [str(tmp_path / "data" / "a" / "1.png"),
                      str(tmp_path / "data" / "b" / "2.png")]
+
+
+def test_a_file_that_cannot_be_opened_stops_predict_before_any_prediction(
+    trained, tmp_path, capsys, monkeypatch
+):
+    import shutil
+
+    import sklearn_leukemia.cli._predict as predict_module
+
+    data, model = trained
+    images = tmp_path / "images"
+    shutil.copytree(data / "Pre", images)
+    (images / "Pre_9.png").write_bytes(b"")
+    monkeypatch.setattr(predict_module, "prediction_steps",
+                        lambda model: pytest.fail("a chunk was predicted"))
+    assert main(["predict", str(model), str(images)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 6 image files cannot be read, so nothing was predicted: " \
+        f"'{images / 'Pre_9.png'}': the file is empty" in err
+
+
+def test_predict_names_an_intensity_warning_once(trained, tmp_path, capsys,
+                                                 monkeypatch):
+    import warnings as _warnings
+
+    import sklearn_leukemia.cli._predict as predict_module
+    from sklearn_leukemia.utils import IntensityRangeWarning
+
+    data, model = trained
+    monkeypatch.setattr(predict_module, "_CHUNK", 2)
+    real = predict_module.prediction_steps
+
+    def warning_steps(model):
+        params, predictor = real(model)
+
+        class Warns:
+            def predict_proba(self, images):
+                _warnings.warn(f"X passed to Normalizer holds intensities in "
+                               f"[{len(images)}, 9]", IntensityRangeWarning)
+                return predictor.predict_proba(images)
+
+        return params, Warns()
+
+    monkeypatch.setattr(predict_module, "prediction_steps", warning_steps)
+    assert main(["predict", str(model), str(data / "Pre")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("X passed to Normalizer holds") == 1
+
+
+def test_predict_into_a_closed_pipe_stops_quietly(trained, monkeypatch, capsys):
+    data, model = trained
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone, as after `| head -1`
+    with open(write_end, "w", buffering=1) as stdout:
+        monkeypatch.setattr("sys.stdout", stdout)
+        assert main(["predict", str(model), str(data)]) == 141
+    assert "Traceback" not in capsys.readouterr().err
