@@ -59,21 +59,9 @@ def check_readable(
     """
     import sys
 
-    from joblib import Parallel, delayed
+    from sklearn_leukemia.io._read import read_errors
 
-    from sklearn_leukemia.io import ImageReadError, read_image
-
-    def attempt(path):
-        try:
-            read_image(path)
-        except ImageReadError as exc:
-            return exc
-        return None
-
-    # Threads: Pillow releases the GIL while decoding.
-    errors = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(attempt)(path) for path in files
-    )
+    errors = read_errors(files, n_jobs=n_jobs)
     keep = np.array([error is None for error in errors], dtype=bool)
     failed = [error for error in errors if error is not None]
     if not failed:

@@ -186,6 +186,41 @@ def read_image(path: str | os.PathLike, *, min_size: int | None = None) -> np.nd
     return image
 
 
+def read_errors(files, *, n_jobs: int | None = None) -> list:
+    """Decode every file once and return why each cannot be read.
+
+    The check every reader of a file list shares (the patient loader, the
+    commands' check before training): a file that :func:`read_image` cannot
+    read (not an image, truncated, empty, gone) is found before any work is
+    spent on the others.
+
+    Parameters
+    ----------
+    files : sequence of str or os.PathLike
+        The image files.
+    n_jobs : int, default=None
+        Threads decoding the files (None: 1); Pillow releases the GIL while
+        decoding.
+
+    Returns
+    -------
+    errors : list of ImageReadError or None
+        One per file, in order: None for a file that can be read.
+    """
+    from joblib import Parallel, delayed
+
+    def attempt(path):
+        try:
+            read_image(path)
+        except ImageReadError as exc:
+            return exc
+        return None
+
+    return Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(attempt)(path) for path in files
+    )
+
+
 def _read_pixels(
     path: str, *, min_size: int | None = None, size: tuple[int, int] | None = None
 ) -> np.ndarray:
