@@ -46,6 +46,22 @@ _FITTED_ATTRIBUTES = {
         "n_channels_in_", "policy_", "sample_indices_", "value_range_",
     },
     "sklearn_leukemia.augmentation._policy.AugmentationPolicy": set(),
+    "sklearn_leukemia.patient._classifier.PatientClassifier": {
+        "classes_", "cell_classes_", "feature_names_", "oof_features_",
+        "cell_estimator_", "final_estimator_",
+    },
+    # The default second stage of a PatientClassifier.
+    "sklearn.linear_model._logistic.LogisticRegression": {
+        "classes_", "coef_", "intercept_", "n_features_in_", "n_iter_",
+    },
+}
+# Parameters and fitted attributes that hold an estimator (from the
+# allow-list, itself described in the file), by class.
+_ESTIMATOR_FIELDS = {
+    "sklearn_leukemia.patient._classifier.PatientClassifier": frozenset({
+        "cell_estimator", "final_estimator", "cell_estimator_",
+        "final_estimator_",
+    }),
 }
 # What a fitted classifier's description holds besides its parameters.
 _NETWORK_STATE = frozenset({
@@ -79,12 +95,13 @@ class _Refused(ValueError):
 def _allowed_classes() -> dict[str, type]:
     """Classes a model file may name, by qualified name."""
     from imblearn.pipeline import Pipeline as ImbPipeline
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline as SkPipeline
 
     from sklearn_leukemia.augmentation import AugmentationPolicy
     from sklearn_leukemia.utils.discovery import all_estimators
 
-    classes = [ImbPipeline, SkPipeline, AugmentationPolicy]
+    classes = [ImbPipeline, SkPipeline, AugmentationPolicy, LogisticRegression]
     classes += [cls for _, cls in all_estimators()]
     # Classes that SECNNClassifier takes as parameter values (skorch's
     # criterion, iterators and dataset); named in the file, never imported
@@ -341,12 +358,16 @@ class _Encoder:
             for k, v in est.get_params(deep=False).items()
         }
         doc = {"class": name, "params": params}
-        if _is_network(est):
+        if _is_network(est) and getattr(est, "initialized_", False) and hasattr(
+            est, "module_"
+        ):
             state, arrays = _network_state(est)
             doc["state"] = self.value(state, f"{key}.state")
             for array_name, array in arrays.items():
                 self.arrays[f"{key}.tensor.{array_name}"] = np.ascontiguousarray(array)
             doc["tensors"] = sorted(arrays)
+        elif _is_network(est):
+            pass  # an unfitted template (a patient model's cell estimator)
         else:
             fitted = {
                 k: v
@@ -434,7 +455,7 @@ def _check_classifier_params(params: dict, key: str) -> None:
             )
 
 
-def _check_values(params: dict, key: str) -> None:
+def _check_values(params: dict, key: str, estimators=frozenset()) -> None:
     """Classes and estimators only where a parameter takes them."""
     from sklearn_leukemia.augmentation import AugmentationPolicy
 
@@ -450,6 +471,8 @@ def _check_values(params: dict, key: str) -> None:
             continue
         if isinstance(value, AugmentationPolicy) and name in _POLICY_PARAMS:
             continue
+        if name in estimators and hasattr(value, "get_params"):
+            continue
         if not plain(value):
             raise _Refused(
                 f"{key}.params.{name} holds a class or an estimator, which this "
@@ -457,7 +480,8 @@ def _check_values(params: dict, key: str) -> None:
             )
 
 
-def _check_params(cls: type, params: dict, key: str) -> None:
+def _check_params(cls: type, params: dict, key: str, *,
+                  estimators=frozenset()) -> None:
     """Refuse parameters ``cls`` does not have, and values out of bounds.
 
     Worker counts above the machine's cores are lowered in ``params``.
@@ -476,7 +500,7 @@ def _check_params(cls: type, params: dict, key: str) -> None:
             f"{key}.params holds {name!r}, which is no parameter of "
             f"{cls.__name__}."
         )
-    _check_values(params, key)
+    _check_values(params, key, estimators)
     for name in ("image_size", "size"):
         if name in params:
             _check_size(params[name], f"{key}.params.{name}")
@@ -545,11 +569,12 @@ class _Decoder:
         doc = _upgrade(doc)
         if "steps" in doc:
             return self._pipeline(cls, doc, key, depth)
+        holds = _ESTIMATOR_FIELDS.get(doc["class"], frozenset())
         params = {
-            k: self.value(v, f"{key}.params.{k}", depth + 1)
+            k: self._field(v, f"{key}.params.{k}", depth + 1, k in holds)
             for k, v in doc["params"].items()
         }
-        _check_params(cls, params, key)
+        _check_params(cls, params, key, estimators=holds)
         est = cls(**params)
         if "state" in doc:
             state = self.value(doc["state"], f"{key}.state", depth + 1)
@@ -573,8 +598,17 @@ class _Decoder:
                     f"{key}.fitted holds {attr!r}, which is no fitted attribute "
                     f"of {cls.__name__}."
                 )
-            setattr(est, attr, self.value(value, f"{key}.fitted.{attr}", depth + 1))
+            setattr(est, attr, self._field(value, f"{key}.fitted.{attr}",
+                                           depth + 1, attr in holds))
         return est
+
+    def _field(self, value, key: str, depth: int, estimator: bool):
+        """Decode a value, or an estimator where the field holds one."""
+        if estimator and isinstance(value, dict) and (
+            "class" in value or "steps" in value
+        ):
+            return self.estimator(value, key, depth)
+        return self.value(value, key, depth)
 
     def _pipeline(self, cls: type, doc: dict, key: str, depth: int):
         params = doc.get("params", {})

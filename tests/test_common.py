@@ -31,7 +31,17 @@ from sklearn_leukemia.utils.discovery import all_estimators
 # scikit-learn's ``_set_checking_parameters`` does.
 CHECKING_PARAMETERS = {
     "SECNNClassifier": {"max_epochs": 1, "batch_size": 8, "module__width": 4},
+    "PatientClassifier": {
+        "cell_estimator": lambda: __import__(
+            "sklearn_leukemia.patient", fromlist=["make_cell_pipeline"]
+        ).make_cell_pipeline(image_size=8, max_epochs=1, tta=None,
+                             module__width=4, batch_size=8),
+    },
 }
+
+# Estimators whose sample is a patient (a collection of cells), checked on
+# patients of 16x16 RGB cells rather than on images.
+PATIENT_ESTIMATORS = {"PatientClassifier"}
 
 # One invalid parameter value per estimator: accepted by __init__, rejected by
 # fit with a ValueError or TypeError.
@@ -43,6 +53,7 @@ INVALID_PARAMETERS = {
     "ImageResizer": {"mode": "fit"},
     "IntensityNormalizer": {"method": "minmax"},
     "SECNNClassifier": {"architecture": "no-such-architecture"},
+    "PatientClassifier": {"aggregation": "max"},
 }
 
 # Settings that change what fit or transform does, checked as estimators of
@@ -80,11 +91,14 @@ N_SAMPLES = 12
 
 def _construct(cls):
     estimator = cls()
-    estimator.set_params(**CHECKING_PARAMETERS.get(cls.__name__, {}))
+    params = CHECKING_PARAMETERS.get(cls.__name__, {})
+    estimator.set_params(**{k: v() if callable(v) else v for k, v in params.items()})
     return estimator
 
 
 def _role(estimator):
+    if type(estimator).__name__ in PATIENT_ESTIMATORS:
+        return "patient"
     if hasattr(estimator, "fit_resample"):
         return "sampler"
     if hasattr(estimator, "predict"):
@@ -94,11 +108,33 @@ def _role(estimator):
     return None
 
 
-def _data():
+def _data(estimator=None):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (N_SAMPLES, 16, 16, 3), dtype=np.uint8)
     y = np.arange(N_SAMPLES) % 2
+    if estimator is not None and _role(estimator) == "patient":
+        # Six patients of two cells each, in an object array that indexes,
+        # slices and shuffles like the images do.
+        patients = np.empty(N_SAMPLES // 2, dtype=object)
+        for i in range(len(patients)):
+            patients[i] = X[2 * i: 2 * i + 2]
+        return patients, y[: len(patients)]
     return X, y
+
+
+def _copy(X):
+    if X.dtype == object:
+        return np.array([None] + [x.copy() for x in X], dtype=object)[1:]
+    return X.copy()
+
+
+def _assert_same_input(a, b):
+    assert len(a) == len(b)
+    if a.dtype == object:
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    else:
+        np.testing.assert_array_equal(a, b)
 
 
 def _outputs(estimator, X):
@@ -121,7 +157,9 @@ def _fit_outputs(estimator, X, y):
 def _assert_same_outputs(first, second, role):
     assert len(first) == len(second)
     for a, b in zip(first, second):
-        if role == "classifier" and np.issubdtype(np.asarray(a).dtype, np.floating):
+        if role in ("classifier", "patient") and np.issubdtype(
+            np.asarray(a).dtype, np.floating
+        ):
             # Network outputs may differ in the last bits between batchings.
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         else:
@@ -131,6 +169,14 @@ def _assert_same_outputs(first, second, role):
 def _same_param(a, b):
     if a is b:
         return True
+    if hasattr(a, "get_params") and not isinstance(a, type):
+        # An estimator parameter is cloned: the same class and parameters.
+        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+        return type(a) is type(b) and pa.keys() == pb.keys() and all(
+            _same_param(pa[k], pb[k]) for k in pa
+        )
+    if isinstance(a, (list, tuple)) and type(a) is type(b):
+        return len(a) == len(b) and all(_same_param(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.array_equal(a, b)
     return type(a) is type(b) and a == b
@@ -182,19 +228,19 @@ def check_invalid_param_raises_in_fit_not_init(estimator):
     name = type(estimator).__name__
     if name not in INVALID_PARAMETERS:
         pytest.skip(f"no invalid value for {name} in INVALID_PARAMETERS")
-    X, y = _data()
+    X, y = _data(estimator)
     estimator = clone(estimator).set_params(**INVALID_PARAMETERS[name])
     with pytest.raises((ValueError, TypeError)):
         _fit_outputs(estimator, X, y)
 
 
 def check_fit_returns_self(estimator):
-    X, y = _data()
+    X, y = _data(estimator)
     assert estimator.fit(X, y) is estimator
 
 
 def check_fitted_state(estimator):
-    X, y = _data()
+    X, y = _data(estimator)
     role = _role(estimator)
     if role == "sampler":
         estimator.fit_resample(X, y)
@@ -214,7 +260,7 @@ def check_fitted_state(estimator):
 
 
 def check_pickle_round_trip(estimator):
-    X, y = _data()
+    X, y = _data(estimator)
     role = _role(estimator)
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=0)
@@ -228,17 +274,17 @@ def check_pickle_round_trip(estimator):
 
 
 def check_input_not_mutated(estimator):
-    X, y = _data()
-    X_before, y_before = X.copy(), y.copy()
+    X, y = _data(estimator)
+    X_before, y_before = _copy(X), y.copy()
     _fit_outputs(estimator, X, y)
     if _role(estimator) != "sampler":
         _outputs(estimator, X)
-    np.testing.assert_array_equal(X, X_before)
+    _assert_same_input(X, X_before)
     np.testing.assert_array_equal(y, y_before)
 
 
 def check_sample_count_and_order_kept(estimator):
-    X, y = _data()
+    X, y = _data(estimator)
     role = _role(estimator)
     estimator.fit(X, y)
     # A shuffle rather than a reversal, which would hide a reversal bug.
@@ -251,14 +297,14 @@ def check_sample_count_and_order_kept(estimator):
 
 
 def check_output_shapes(estimator):
-    X, y = _data()
+    X, y = _data(estimator)
     role = _role(estimator)
     if role == "sampler":
         X_res, y_res = estimator.fit_resample(X, y)
         assert len(X_res) == len(y_res)
         assert X_res.shape[1:] == X.shape[1:]
         assert set(np.unique(y_res)) <= set(np.unique(y))
-    elif role == "classifier":
+    elif role in ("classifier", "patient"):
         estimator.fit(X, y)
         np.testing.assert_array_equal(estimator.classes_, [0, 1])
         predicted = estimator.predict(X)
@@ -275,7 +321,7 @@ def check_output_shapes(estimator):
 def check_random_state_reproducible(estimator):
     if "random_state" not in estimator.get_params():
         pytest.skip("no random_state parameter")
-    X, y = _data()
+    X, y = _data(estimator)
     first = _fit_outputs(clone(estimator).set_params(random_state=0), X, y)
     second = _fit_outputs(clone(estimator).set_params(random_state=0), X, y)
     _assert_same_outputs(first, second, _role(estimator))
@@ -304,7 +350,7 @@ def check_nan_and_inf_raise(estimator):
 
 
 def check_empty_input_raises(estimator):
-    X, y = _data()
+    X, y = _data(estimator)
     with pytest.raises(ValueError):
         _fit_outputs(estimator, X[:0], y[:0])
 
@@ -349,6 +395,14 @@ CHECKS = {
     ],
 }
 CHECKS["classifier"] = CHECKS["transformer"]
+# Checks of image input (channels, NaN, dimensions, image tags) do not apply
+# to patients; PatientClassifier's own tests check its input.
+CHECKS["patient"] = [
+    check
+    for check in CHECKS["transformer"]
+    if check not in (check_channel_mismatch_raises, check_nan_and_inf_raise,
+                     check_wrong_ndim_raises, check_image_tags)
+]
 CHECKS["sampler"] = [
     check
     for check in CHECKS["transformer"]

@@ -169,10 +169,10 @@ def test_save_is_atomic_and_leaves_no_temporary_files(fitted_pipeline, tmp_path)
 
 
 def test_unsupported_step_is_refused_with_advice(tmp_path):
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
 
     with pytest.raises(TypeError, match="joblib"):
-        save_model(LogisticRegression(), tmp_path / "m.slk")
+        save_model(SVC(), tmp_path / "m.slk")
     assert not list(tmp_path.iterdir())
 
 
@@ -437,8 +437,8 @@ def test_fitted_attributes_of_every_estimator_are_the_loaders_table(smears):
 
     X, y = smears
     for name, cls in all_estimators():
-        if name == "SECNNClassifier":
-            continue  # its state has a table of its own
+        if name in ("SECNNClassifier", "PatientClassifier"):
+            continue  # a table of its own; patients (tests/patient) as data
         settings = [{}]
         if name == "IntensityNormalizer":
             settings.append({"method": "standard"})
