@@ -83,8 +83,9 @@ _scale = _in_range(0, 1, low_open=True, high_open=False, what="a scale such as 0
 
 def add_data_options(parser: argparse.ArgumentParser, *, data_required: bool) -> None:
     """Add DATA, ``--layout``, ``--positive-classes`` and ``--on-error``."""
-    layouts = ("folder of images: one subfolder per class, or the layout of "
-               "C-NMC, ALL-IDB or AML-Cytomorphology_LMU (detected)")
+    layouts = ("folder of images: one subfolder per class, the layout of "
+               "C-NMC, ALL-IDB or AML-Cytomorphology_LMU, or patient folders "
+               "with a patients.csv (detected)")
     if data_required:
         parser.add_argument("data", metavar="DATA", help=layouts)
     else:

@@ -118,13 +118,13 @@ def _folder(args) -> Dataset:
     layout = detect_layout(root) if args.layout == "auto" else args.layout
     how = "detected" if args.layout == "auto" else "given"
     print(f"Layout of {args.data}: {layout} ({how}).", file=sys.stderr)
-    if args.positive_classes and layout != "folder":
+    if args.positive_classes and layout not in ("folder", "patients"):
         raise UsageError(
             f"--positive-classes applies to the folder layout only; the {layout} "
             "layout has fixed classes. Pass --layout folder to choose them."
         )
     sides = None
-    if args.positive_classes:
+    if args.positive_classes and layout == "folder":
         from sklearn_leukemia.datasets._base import scan_dir
 
         # The class folders as the loader finds them: a hidden folder or an
@@ -143,8 +143,12 @@ def _folder(args) -> Dataset:
                                      binary_names=sides.names, n_jobs=args.n_jobs,
                                      on_error=args.on_error)
         else:
-            data = load_layout(root, layout, positive_classes=args.positive_classes,
-                               n_jobs=args.n_jobs, on_error=args.on_error)
+            data = load_layout(
+                root, layout,
+                positive_classes=args.positive_classes if layout == "folder"
+                else None,
+                n_jobs=args.n_jobs, on_error=args.on_error,
+            )
     for warning in caught:
         print(warning.message, file=sys.stderr)
     names = np.asarray(data.target_names).astype(str)
@@ -153,6 +157,13 @@ def _folder(args) -> Dataset:
     groups = data.get("groups")
     groups = None if groups is None else np.asarray(groups)
     classes = None if sides is None else np.asarray(data.class_names).astype(str)
+    if layout == "patients" and args.positive_classes:
+        # The cell types are the classes, the patients' folders their level.
+        sides = command_sides(names.tolist(), args.positive_classes,
+                              f"the cell types of {args.data}")
+        classes = y
+        y = np.where(np.isin(y, sides.positive), sides.names[1], sides.names[0])
+        names = np.array(sides.names)
     # Binary loaders put the positive (leukemic) class at target 1.
     pos_label = str(names[1]) if names.shape[0] == 2 else None
     if names.shape[0] == 2 and layout == "folder" and not args.positive_classes:
@@ -162,8 +173,11 @@ def _folder(args) -> Dataset:
             "depend on it."
         )
     # Every image read once now, so that a broken one stops the command (or
-    # is left out) before any training.
-    keep = check_readable(X, on_error=args.on_error, n_jobs=args.n_jobs)
+    # is left out) before any training; the patient loader has read them.
+    keep = (
+        np.ones(len(X), dtype=bool) if layout == "patients"
+        else check_readable(X, on_error=args.on_error, n_jobs=args.n_jobs)
+    )
     left_out = [os.path.relpath(path, root) for path in X[~keep]]
     if left_out:
         X, y = X[keep], y[keep]

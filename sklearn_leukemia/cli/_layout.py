@@ -8,6 +8,8 @@ full walk of a large tree):
   (``L`` is the label, 1 for ALL);
 - ``aml-lmu``: AML-Cytomorphology_LMU, class folders named by its
   15 morphology codes (``BAS``, ``MYB``, ...);
+- ``patients``: patient-first, a ``patients.csv`` beside the patient
+  folders (``DATA/<patient>/[<cell type>/]<image>``, DeepAPL);
 - ``folder``: anything else, one subfolder per class.
 """
 
@@ -19,7 +21,10 @@ from pathlib import Path
 
 __all__ = ["AML_LMU_CODES", "LAYOUTS", "detect_layout", "load_layout"]
 
-LAYOUTS = ("folder", "all-idb", "cnmc", "aml-lmu")
+LAYOUTS = ("folder", "all-idb", "cnmc", "aml-lmu", "patients")
+
+#: The table that makes a folder patient-first.
+PATIENT_TABLE = "patients.csv"
 
 AML_LMU_CODES = frozenset({
     "BAS", "EBO", "EOS", "KSC", "LYA", "LYT", "MMZ", "MOB",
@@ -68,6 +73,8 @@ def _is_cnmc_fold(folder: Path) -> bool:
 
 def _detect(folder: Path, depth: int) -> str | None:
     dirs, files = _entries(folder)
+    if depth == 0 and any(f.name == PATIENT_TABLE for f in files):
+        return "patients"
     if any(_is_cnmc_fold(d) for d in dirs):
         return "cnmc"
     if any(_ALL_IDB_NAME.match(f.name) for f in files):
@@ -95,7 +102,7 @@ def detect_layout(root: str | os.PathLike) -> str:
 
     Returns
     -------
-    layout : {"cnmc", "all-idb", "aml-lmu", "folder"}
+    layout : {"cnmc", "all-idb", "aml-lmu", "patients", "folder"}
         ``"folder"`` when no published layout is recognised.
 
     Examples
@@ -125,7 +132,7 @@ def load_layout(
     ----------
     root : str or path-like
         The data folder.
-    layout : {"folder", "all-idb", "cnmc", "aml-lmu"}
+    layout : {"folder", "all-idb", "cnmc", "aml-lmu", "patients"}
         Its layout, e.g. from :func:`detect_layout`.
     positive_classes : list of str, default=None
         Folder layout only: class folders that make the positive class of a
@@ -166,4 +173,21 @@ def load_layout(
         return datasets.load_all_idb(root, **common)
     if layout == "cnmc":
         return datasets.load_cnmc(root, **common)
+    if layout == "patients":
+        return _patient_cells(root, **common)
     return datasets.load_aml_cytomorphology(root, mapping="blast", **common)
+
+
+def _patient_cells(root, *, n_jobs, on_error):
+    """Load the cells of a patient-first folder, their types and patients."""
+    from sklearn_leukemia import datasets
+
+    data = datasets.load_patient_folder(root, n_jobs=n_jobs, on_error=on_error)
+    if data.target is None:
+        raise ValueError(
+            f"The patient folders of {str(root)!r} have no cell-type folders, so "
+            "their cells have no labels to learn. Pass --target COLUMN (a "
+            f"column of {PATIENT_TABLE}, e.g. diagnosis) for a patient-level "
+            "model."
+        )
+    return data

@@ -339,3 +339,56 @@ def test_evaluate_refuses_an_unwritable_out_before_reading_an_image(
     assert status == 2
     err = capsys.readouterr().err
     assert f"--out {out} cannot be written" in err and err.count("\n") == 1
+
+
+def _patient_folder(root, rng, n_patients=6, size=20):
+    """Patient-first data: blasts and lymphocytes in each patient's folder."""
+    rows = ["patient,diagnosis"]
+    for i in range(n_patients):
+        patient = f"P{i:02d}"
+        rows.append(f"{patient},{'APL' if i % 2 else 'AML'}")
+        for cell_type in ("Blast", "Lymphocyte"):
+            folder = root / patient / cell_type
+            folder.mkdir(parents=True)
+            for j in range(3):
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{cell_type}_{j}.png")
+    (root / "patients.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_patient_first_folder_splits_cells_by_patient(tmp_path, rng, capsys):
+    data = _patient_folder(tmp_path / "aml", rng)
+    out = tmp_path / "report"
+    status = main(["evaluate", str(data), "--positive-classes", "Blast",
+                   *TINY, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "patients (detected)" in captured.err
+    assert "Patient-level split (StratifiedGroupKFold" in captured.out
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["data"]["patient_groups"] is True and doc["data"]["patients"] == 6
+    assert doc["data"]["layout"] == "patients"
+    assert doc["pos_label"] == "Blast"
+    assert doc["clinical_report"]["labels"] == ["Blast", "Lymphocyte"]
+    assert doc["data"]["positive classes"] == ["Blast"]
+    assert "StratifiedGroupKFold" in doc["parameters"]["cv"]
+    # Every cell type is its own class without --positive-classes.
+    status = main(["evaluate", str(data), *TINY, "--out", str(tmp_path / "r2")])
+    assert status == 0
+    doc = json.loads((tmp_path / "r2" / "report.json").read_text())
+    assert doc["clinical_report"]["labels"] == ["Blast", "Lymphocyte"]
+
+
+def test_patient_first_folder_without_cell_types_asks_for_a_target(
+    tmp_path, rng, capsys
+):
+    data = _patient_folder(tmp_path / "aml", rng)
+    for path in list(data.rglob("*.png")):
+        path.rename(path.parent.parent / path.name)
+    for folder in [p for p in data.glob("*/*") if p.is_dir()]:
+        folder.rmdir()
+    status = main(["evaluate", str(data), *TINY, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "have no cell-type folders" in err and "--target" in err

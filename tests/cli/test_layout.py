@@ -85,3 +85,15 @@ def test_shared_real_datasets_are_class_folders(shared_data_dir):
     for name in ("all-taleqani", "pbc-normal"):
         if (shared_data_dir / name).is_dir():
             assert detect_layout(shared_data_dir / name) == "folder"
+
+
+def test_a_patients_table_makes_it_patient_first(tmp_path, rng):
+    (tmp_path / "P1" / "Blast").mkdir(parents=True)
+    (tmp_path / "patients.csv").write_text("patient,diagnosis\nP1,APL\n")
+    assert detect_layout(tmp_path) == "patients"
+    # Only at the top: a table one folder down is some class's file.
+    nested = tmp_path / "outer"
+    (nested / "A").mkdir(parents=True)
+    (nested / "B").mkdir()
+    (nested / "A" / "patients.csv").write_text("patient\n")
+    assert detect_layout(nested) == "folder"
