@@ -30,6 +30,7 @@ from sklearn_leukemia.cli._model import (
     describe_training,
     pipeline_settings,
 )
+from sklearn_leukemia.cli._patients import add_target_options
 from sklearn_leukemia.io import check_outside, check_writable
 from sklearn_leukemia.metrics._grouping import merge_to_binary
 
@@ -61,6 +62,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "predictions: an image is positive when its predicted class is a "
         "positive one, its score the sum of their probabilities",
     )
+    add_target_options(parser)
     add_model_options(parser)
 
 
@@ -241,6 +243,12 @@ def run(args) -> int:
     check_writable(out, what="--out", folder=True)
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
+    if args.target is not None:
+        if args.data is None:
+            raise UsageError("--target needs a patient-first DATA folder.")
+        from sklearn_leukemia.cli._patients import evaluate_patients
+
+        return evaluate_patients(args, out)
     check_fit_classes(args)
     check_architecture(args)
     dataset = load_dataset(args)

@@ -281,6 +281,7 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
 def run(args) -> int:
     """Predict every image and write the CSV."""
     from sklearn_leukemia import load_model
+    from sklearn_leukemia.patient import PatientClassifier
 
     model_path = Path(args.model).expanduser()
     if not model_path.is_file():
@@ -302,6 +303,10 @@ def run(args) -> int:
                              "does not exist.")
         check_writable(output, what="--output")
     model, metadata = load_model(model_path, return_metadata=True)
+    if isinstance(model, PatientClassifier):
+        from sklearn_leukemia.cli._patients import predict_patients
+
+        return predict_patients(args, model, metadata, output, _csv_stream)
     classes = list(model.classes_)
     positive_names = args.positive_classes
     recorded = metadata.get("positive_classes")

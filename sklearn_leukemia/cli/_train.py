@@ -24,6 +24,7 @@ from sklearn_leukemia.cli._model import (
     check_architecture,
     describe_training,
 )
+from sklearn_leukemia.cli._patients import add_target_options
 from sklearn_leukemia.io import check_outside, check_writable
 
 __all__ = ["configure_parser", "run"]
@@ -43,6 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "does; the model records the positive classes, and predict adds its "
         "binary answer",
     )
+    add_target_options(parser)
     add_model_options(parser)
 
 
@@ -58,6 +60,10 @@ def run(args) -> int:
     if not out.parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {out.parent} does not exist.")
     check_writable(out, what="--out")
+    if args.target is not None:
+        from sklearn_leukemia.cli._patients import train_patients
+
+        return train_patients(args, out)
     check_fit_classes(args)
     check_architecture(args)
     dataset = load_dataset(args)

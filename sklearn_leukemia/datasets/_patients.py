@@ -101,8 +101,11 @@ def load_patient_folder(
         The column of the table that is the patient-level label, e.g.
         ``"diagnosis"``: it fills ``patient_target``, and ``return_X_y``
         returns patients. If None, the dataset is one of cells.
-    table : str or os.PathLike, default="patients.csv"
-        The table of patients, relative to ``root`` or absolute.
+    table : str, os.PathLike or None, default="patients.csv"
+        The table of patients, relative to ``root`` or absolute. None: no
+        table (to predict, where labels are not needed); every subfolder of
+        ``root`` is then a patient, named by its folder, and ``target``
+        must be None.
     patient_column : str, default="patient"
         The column of the table naming each patient's folder.
     load_images : bool, default=False
@@ -231,14 +234,28 @@ def load_patient_folder(
                 f"{name} must be the name of a column of the table (a str), got "
                 f"{type(value).__name__}."
             )
-    if not isinstance(table, (str, os.PathLike)):
+    if table is not None and not isinstance(table, (str, os.PathLike)):
         raise TypeError(
             f"table must be the path of the patient table (a str or "
-            f"os.PathLike), got {type(table).__name__}."
+            f"os.PathLike) or None, got {type(table).__name__}."
+        )
+    if table is None and target is not None:
+        raise ValueError(
+            f"target={target!r} is a column of the patient table, but "
+            "table=None reads none; give the table's path."
         )
     root = resolve_root(root, layout=LAYOUT)
-    table_path = root / Path(os.path.expanduser(os.fspath(table)))
-    columns = _read_table(table_path, patient_column, target)
+    if table is None:
+        names = sorted(d.name for d in scan_dir(root)[1])
+        if not names:
+            raise ValueError(
+                f"No patient folders in {str(root)!r}; expected:\n{LAYOUT}"
+            )
+        columns = {patient_column: np.array(names, dtype=str)}
+        table_path = None
+    else:
+        table_path = root / Path(os.path.expanduser(os.fspath(table)))
+        columns = _read_table(table_path, patient_column, target)
     patients = columns[patient_column]
     folders = _patient_folders(root, table_path, set(patients.tolist()))
     problems = ProblemLog(on_error, layout=LAYOUT)

@@ -28,14 +28,14 @@ __all__ = ["PatientClassifier", "make_cell_pipeline"]
 #: cell model per inner fold and one on every cell, so each fit is made
 #: cheaper than the defaults' (96 pixels, 150 epochs) by smaller images and
 #: fewer epochs. The benchmarks page gives what it trades.
-CELL_RECIPE = {"image_size": 64, "max_epochs": 40, "progressive_resizing": None}
+CELL_RECIPE = {"image_size": 64, "max_epochs": 20, "progressive_resizing": None}
 
 
 def make_cell_pipeline(*, n_images=None, random_state=None, **params):
     """Build the cell-level pipeline a :class:`PatientClassifier` fits by default.
 
     :func:`~sklearn_leukemia.make_leukemia_pipeline` with the cheaper
-    recipe :data:`CELL_RECIPE` (64-pixel images, 40 epochs), so that the
+    recipe :data:`CELL_RECIPE` (64-pixel images, 20 epochs), so that the
     out-of-fold cell predictions of the second stage stay affordable on a
     laptop.
 
@@ -196,7 +196,7 @@ class PatientClassifier(ClassifierMixin, BaseEstimator):
         The second stage of ``"quantile"`` and ``"count"`` (unused by
         ``"mean"``), cloned before fitting. None:
         ``LogisticRegression(class_weight="balanced", max_iter=1000)``.
-    cv : int, cross-validation generator or iterable, default=5
+    cv : int, cross-validation generator or iterable, default=3
         How the training patients are split for the out-of-fold cell
         predictions of a second stage. An int gives a shuffled
         :class:`~sklearn.model_selection.StratifiedKFold` seeded by
@@ -271,7 +271,7 @@ class PatientClassifier(ClassifierMixin, BaseEstimator):
         cell_estimator=None,
         aggregation="mean",
         final_estimator=None,
-        cv=5,
+        cv=3,
         min_cells=2,
         random_state=None,
     ):
@@ -404,8 +404,19 @@ class PatientClassifier(ClassifierMixin, BaseEstimator):
         check_no_missing_labels(flat, name="cell_labels")
         return flat
 
-    def _inner_cv(self, rng):
+    def _inner_cv(self, rng, y):
         if isinstance(self.cv, Integral):
+            labels, counts = np.unique(y, return_counts=True)
+            if counts.min() < self.cv:
+                rare = labels[np.argmin(counts)]
+                rare = rare.item() if isinstance(rare, np.generic) else rare
+                raise ValueError(
+                    f"cv={self.cv} splits the training patients for the "
+                    f"second stage, but only {counts.min()} patient(s) have the "
+                    f"label {rare!r}; every inner training fold needs each "
+                    "label. Lower cv, or use aggregation='mean' (no second "
+                    "stage)."
+                )
             return StratifiedKFold(
                 self.cv, shuffle=True, random_state=int(rng.randint(2**31 - 1))
             )
@@ -413,7 +424,7 @@ class PatientClassifier(ClassifierMixin, BaseEstimator):
 
     def _out_of_fold_scores(self, template, cells, cell_y, bounds, y, rng):
         """Cell scores, each from a cell model that never saw its patient."""
-        cv = self._inner_cv(rng)
+        cv = self._inner_cv(rng, y)
         scores = np.zeros((len(cells), len(self.cell_classes_)))
         done = np.zeros(len(cells), dtype=bool)
         patient_of = np.repeat(np.arange(len(y)), np.diff(bounds))

@@ -285,3 +285,14 @@ def test_real_deepapl(shared_data_dir):
     assert len(data.filenames) == len(data.groups) == len(data.target)
     assert sum(len(c) for c in data.patient_cells) == len(data.filenames)
     assert "Promyelocyte" in data.target_names
+
+
+def test_without_a_table_every_folder_is_a_patient(deepapl):
+    (deepapl / "patients.csv").unlink()
+    data = load_patient_folder(deepapl, table=None)
+    assert data.patients.tolist() == ["Patient_00", "Patient_01", "Patient_02"]
+    assert data.patient_target is None
+    assert data.patient_table == {"patient": data.patients}
+    assert [len(c) for c in data.patient_cells] == [3, 2, 2]
+    with pytest.raises(ValueError, match="table=None reads none"):
+        load_patient_folder(deepapl, table=None, target="diagnosis")

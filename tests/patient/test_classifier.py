@@ -248,6 +248,11 @@ def test_bad_targets():
         model.fit(X, [None] + list(y[1:]))
     with pytest.raises(ValueError, match="min_cells"):
         PatientClassifier(cell_estimator=_cell_model(), min_cells=1).fit(X, y)
+    few = np.array(["AML"] * 10 + ["APL"] * 2)
+    with pytest.raises(ValueError, match=r"cv=3 .* only 2 patient\(s\) have the "
+                                         r"label 'APL'"):
+        PatientClassifier(cell_estimator=_cell_model(), aggregation="quantile",
+                          cv=3).fit(X, few)
 
 
 def test_predict_checks_fitted_and_patients():
