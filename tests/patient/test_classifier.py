@@ -298,3 +298,31 @@ def test_fitted_attributes_are_the_loaders_table(aggregation):
             continue
         fitted = {k for k in vars(est) if k.endswith("_") and k[0] != "_"}
         assert fitted <= _FITTED_ATTRIBUTES[_qualname(est)]
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m["fitted"]["final_estimator_"].update({"class": "os.system"}),
+         "names class 'os.system'"),
+        (lambda m: m["params"].update(
+            min_cells={"class": "sklearn.linear_model._logistic."
+                       "LogisticRegression", "params": {}, "fitted": {}}),
+         "builds a LogisticRegression"),
+        (lambda m: m["fitted"].update(sneaky_={"__dict__": {}}),
+         "no fitted attribute of PatientClassifier"),
+    ],
+)
+def test_tampered_patient_model_files_are_refused(tmp_path, edit, match):
+    from sklearn_leukemia import load_model, save_model
+    from tests.test_persistence import _rewrite_header
+
+    X, y, _ = _patients(n_patients=6, n_cells=3)
+    cells = make_cell_pipeline(image_size=8, max_epochs=1, tta=None,
+                               module__width=4, batch_size=16)
+    model = PatientClassifier(cell_estimator=cells, aggregation="quantile", cv=2,
+                              random_state=0).fit(X, y)
+    path = save_model(model, tmp_path / "patients.slk")
+    _rewrite_header(path, lambda header: edit(header["model"]))
+    with pytest.raises(ValueError, match=match):
+        load_model(path)
