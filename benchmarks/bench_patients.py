@@ -174,7 +174,8 @@ def main(argv=None) -> int:
     cell_type_scores = [None] * len(y)
     diagnosis_scores = [None] * len(y)
     folds = []
-    type_classes = None
+    # Every cell type, whatever a fold's training cells held.
+    type_classes = np.unique(np.concatenate(list(types)))
     for k, (train, test) in enumerate(outer.split(np.zeros(len(y)), y)):
         fold = {"fold": k}
         for aggregation in ("quantile", "count"):
@@ -191,14 +192,11 @@ def main(argv=None) -> int:
                     diagnosis_scores[i] = s[:, column]
                     proba["mean"][i] = s[:, column].mean()
             else:
-                if type_classes is None:
-                    type_classes = model.cell_classes_
                 for i, s in zip(test, scores):
-                    # Cell types missing from a fold's training get no column.
+                    # A type missing from a fold's training cells scores 0.
                     full = np.zeros((len(s), len(type_classes)))
                     for j, c in enumerate(model.cell_classes_):
-                        if c in type_classes:
-                            full[:, list(type_classes).index(c)] = s[:, j]
+                        full[:, list(type_classes).index(c)] = s[:, j]
                     cell_type_scores[i] = full
         fold["peak_rss_mb"] = _max_rss_mb()
         folds.append(fold)

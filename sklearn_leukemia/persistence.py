@@ -290,6 +290,10 @@ class _Encoder:
     def __init__(self, allowed: dict[str, type]):
         self.allowed = allowed
         self.arrays: dict[str, np.ndarray] = {}
+        # Inside an estimator-valued parameter (a template, e.g. a patient
+        # model's cell_estimator), an unfitted network is saved as its
+        # parameters; anywhere else it is an error.
+        self._templates = 0
 
     def value(self, value, key: str):
         if value is None or isinstance(value, bool | str):
@@ -353,21 +357,26 @@ class _Encoder:
                 "steps": steps,
                 "params": {"memory": None, "verbose": bool(est.verbose)},
             }
-        params = {
-            k: self.value(v, f"{key}.params.{k}")
-            for k, v in est.get_params(deep=False).items()
-        }
+        holds = _ESTIMATOR_FIELDS.get(name, frozenset())
+        params = {}
+        for k, v in est.get_params(deep=False).items():
+            self._templates += k in holds
+            try:
+                params[k] = self.value(v, f"{key}.params.{k}")
+            finally:
+                self._templates -= k in holds
         doc = {"class": name, "params": params}
-        if _is_network(est) and getattr(est, "initialized_", False) and hasattr(
-            est, "module_"
-        ):
+        template = self._templates > 0 and not (
+            getattr(est, "initialized_", False) and hasattr(est, "module_")
+        )
+        if _is_network(est) and not template:
             state, arrays = _network_state(est)
             doc["state"] = self.value(state, f"{key}.state")
             for array_name, array in arrays.items():
                 self.arrays[f"{key}.tensor.{array_name}"] = np.ascontiguousarray(array)
             doc["tensors"] = sorted(arrays)
         elif _is_network(est):
-            pass  # an unfitted template (a patient model's cell estimator)
+            pass  # an unfitted template: its parameters say it all
         else:
             fitted = {
                 k: v
@@ -471,7 +480,10 @@ def _check_values(params: dict, key: str, estimators=frozenset()) -> None:
             continue
         if isinstance(value, AugmentationPolicy) and name in _POLICY_PARAMS:
             continue
-        if name in estimators and hasattr(value, "get_params"):
+        if name in estimators and (
+            value is None or (hasattr(value, "get_params")
+                              and not isinstance(value, type))
+        ):
             continue
         if not plain(value):
             raise _Refused(
@@ -508,6 +520,35 @@ def _check_params(cls: type, params: dict, key: str, *,
         _bound_count(params, "n_jobs", f"{key}.params.n_jobs", allow_all=True)
     if network:
         _check_classifier_params(params, key)
+
+
+def _check_patient_model(model, key: str) -> None:
+    """Refuse a patient model whose parts do not fit together."""
+    missing = sorted(
+        attr for attr in ("classes_", "cell_classes_", "cell_estimator_",
+                          "feature_names_")
+        if not hasattr(model, attr)
+    )
+    if missing:
+        raise _Refused(f"{key}.fitted lacks {missing[0]!r}.")
+    if not hasattr(model.cell_estimator_, "classes_"):
+        raise _Refused(f"{key}.fitted.cell_estimator_ is not fitted.")
+    if not set(map(str, model.cell_estimator_.classes_)) <= set(
+        map(str, model.cell_classes_)
+    ):
+        raise _Refused(
+            f"{key}.fitted.cell_estimator_ predicts classes that are not "
+            "cell_classes_."
+        )
+    final = getattr(model, "final_estimator_", None)
+    if final is not None and (
+        not hasattr(final, "classes_")
+        or list(map(str, final.classes_)) != list(map(str, model.classes_))
+    ):
+        raise _Refused(
+            f"{key}.fitted.final_estimator_ does not predict the model's "
+            "classes_."
+        )
 
 
 class _Decoder:
@@ -600,15 +641,24 @@ class _Decoder:
                 )
             setattr(est, attr, self._field(value, f"{key}.fitted.{attr}",
                                            depth + 1, attr in holds))
+        if holds and "fitted" in doc and doc["fitted"]:
+            _check_patient_model(est, key)
         return est
 
     def _field(self, value, key: str, depth: int, estimator: bool):
-        """Decode a value, or an estimator where the field holds one."""
-        if estimator and isinstance(value, dict) and (
-            "class" in value or "steps" in value
-        ):
-            return self.estimator(value, key, depth)
-        return self.value(value, key, depth)
+        """Decode a value, or an estimator (or None) where the field holds one."""
+        if not estimator:
+            return self.value(value, key, depth)
+        if value is None:
+            return None
+        if not (isinstance(value, dict) and ("class" in value or "steps" in value)):
+            raise _Refused(f"{key} holds {str(value)[:80]!r}, not an estimator.")
+        est = self.estimator(value, key, depth)
+        if not hasattr(est, "fit") or not hasattr(est, "predict_proba"):
+            raise _Refused(
+                f"{key} builds a {type(est).__name__}, which is no classifier."
+            )
+        return est
 
     def _pipeline(self, cls: type, doc: dict, key: str, depth: int):
         params = doc.get("params", {})
@@ -642,7 +692,9 @@ def save_model(model, path: str | os.PathLike, *, metadata: dict | None = None) 
     ----------
     model : Pipeline or estimator
         A pipeline made of this package's estimators (for example from
-        :func:`~sklearn_leukemia.make_leukemia_pipeline`), or one of them.
+        :func:`~sklearn_leukemia.make_leukemia_pipeline`), one of them, or a
+        :class:`~sklearn_leukemia.patient.PatientClassifier` (whose second
+        stage may be scikit-learn's ``LogisticRegression``, its default).
     path : str or path-like
         Where to write; the conventional suffix is ``.slk``.
     metadata : dict, default=None

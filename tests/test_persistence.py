@@ -176,6 +176,16 @@ def test_unsupported_step_is_refused_with_advice(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_an_unfitted_network_is_not_saved(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    from sklearn_leukemia import make_leukemia_pipeline
+
+    with pytest.raises(NotFittedError):
+        save_model(make_leukemia_pipeline(), tmp_path / "m.slk")
+    assert not list(tmp_path.iterdir())
+
+
 def test_foreign_class_in_file_is_refused(fitted_pipeline, tmp_path):
     path = save_model(fitted_pipeline, tmp_path / "m.slk")
 

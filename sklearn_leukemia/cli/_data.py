@@ -120,8 +120,9 @@ def _folder(args) -> Dataset:
     print(f"Layout of {args.data}: {layout} ({how}).", file=sys.stderr)
     if args.positive_classes and layout not in ("folder", "patients"):
         raise UsageError(
-            f"--positive-classes applies to the folder layout only; the {layout} "
-            "layout has fixed classes. Pass --layout folder to choose them."
+            f"--positive-classes applies to the folder and patients layouts "
+            f"only; the {layout} layout has fixed classes. Pass --layout folder "
+            "to choose them."
         )
     sides = None
     if args.positive_classes and layout == "folder":
@@ -166,7 +167,8 @@ def _folder(args) -> Dataset:
         names = np.array(sides.names)
     # Binary loaders put the positive (leukemic) class at target 1.
     pos_label = str(names[1]) if names.shape[0] == 2 else None
-    if names.shape[0] == 2 and layout == "folder" and not args.positive_classes:
+    if (names.shape[0] == 2 and layout in ("folder", "patients")
+            and not args.positive_classes):
         raise UsageError(
             f"{args.data} has two classes {names.tolist()}; name the positive "
             "one with --positive-classes, since sensitivity and specificity "

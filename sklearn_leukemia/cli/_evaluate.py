@@ -30,7 +30,7 @@ from sklearn_leukemia.cli._model import (
     describe_training,
     pipeline_settings,
 )
-from sklearn_leukemia.cli._patients import add_target_options
+from sklearn_leukemia.cli._patients import add_target_options, check_target_options
 from sklearn_leukemia.io import check_outside, check_writable
 from sklearn_leukemia.metrics._grouping import merge_to_binary
 
@@ -243,6 +243,7 @@ def run(args) -> int:
     check_writable(out, what="--out", folder=True)
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
+    check_target_options(args)
     if args.target is not None:
         if args.data is None:
             raise UsageError("--target needs a patient-first DATA folder.")

@@ -181,10 +181,11 @@ def load_layout(
 def _patient_cells(root, *, n_jobs, on_error):
     """Load the cells of a patient-first folder, their types and patients."""
     from sklearn_leukemia import datasets
+    from sklearn_leukemia.cli._io import UsageError
 
     data = datasets.load_patient_folder(root, n_jobs=n_jobs, on_error=on_error)
     if data.target is None:
-        raise ValueError(
+        raise UsageError(
             f"The patient folders of {str(root)!r} have no cell-type folders, so "
             "their cells have no labels to learn. Pass --target COLUMN (a "
             f"column of {PATIENT_TABLE}, e.g. diagnosis) for a patient-level "

@@ -45,13 +45,31 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "patient's cells. Needs a patient-first DATA",
     )
     parser.add_argument(
-        "--aggregation", choices=AGGREGATIONS, default="mean",
+        "--aggregation", choices=AGGREGATIONS, default=None,
         help="with --target: how a patient's cell predictions become its "
         "prediction: mean (of the cells' probabilities, every cell labelled "
         "with its patient's label), quantile (their quantiles, to a second "
         "stage) or count (the share of each predicted cell type, to a second "
         "stage; needs cell-type folders) (default: mean)",
     )
+
+
+def check_target_options(args) -> None:
+    """Refuse options that mean nothing with (or without) ``--target``."""
+    if args.target is None:
+        if args.aggregation is not None:
+            raise UsageError("--aggregation applies to a patient model: give "
+                             "--target COLUMN too.")
+        return
+    if args.layout not in ("auto", "patients"):
+        raise UsageError(f"--target reads a patient-first DATA; --layout "
+                         f"{args.layout} has no patients.")
+    if getattr(args, "fit_classes", None) is not None:
+        option = "--fit-classes" if args.fit_classes else "--fit-sides"
+        raise UsageError(f"{option} applies to cell-level models, not with "
+                         "--target.")
+    if args.aggregation is None:
+        args.aggregation = "mean"
 
 
 def _load(args, *, target: str | None, table="patients.csv"):
@@ -132,6 +150,23 @@ def _check_target(args, data) -> tuple[list, np.ndarray]:
             "--aggregation count learns cell types, but the patient folders of "
             f"{args.data} have no cell-type folders."
         )
+    if args.aggregation != "mean":
+        # The second stage splits the training patients once more.
+        from sklearn_leukemia.patient import PatientClassifier
+
+        inner = PatientClassifier().cv
+        counts = np.unique(data.patient_target, return_counts=True)[1]
+        outer = getattr(args, "cv", None)
+        # The fewest patients of a label in a training fold.
+        fewest = int(min(n - -(-n // outer) if outer else n for n in counts))
+        if fewest < inner:
+            raise UsageError(
+                f"--aggregation {args.aggregation} fits its second stage on "
+                f"{inner} inner folds of the training patients, which need at "
+                f"least {inner} patients of each label; "
+                f"{'a training fold' if outer else args.target} has {fewest} "
+                "of its rarest label. Use --aggregation mean, or more patients."
+            )
     return labels, data.patient_target
 
 
@@ -179,7 +214,11 @@ def evaluate_patients(args, out: Path) -> int:
           file=sys.stderr)
     proba = np.zeros((len(y), len(labels)))
     cell_scores, contributions = [None] * len(y), [None] * len(y)
-    cell_classes = None
+    # Every class a cell can have, whatever a fold's training cells held.
+    cell_classes = (
+        sorted(set(np.concatenate(cell_labels).tolist()))
+        if args.aggregation == "count" else list(labels)
+    )
     for fold, (train, test) in enumerate(cv.split(np.zeros(len(y)), y), start=1):
         fitted = clone(model)
         kwargs = {} if cell_labels is None else {
@@ -189,13 +228,10 @@ def evaluate_patients(args, out: Path) -> int:
                                                    contributions=True)
         columns = [list(fitted.classes_).index(c) for c in labels]
         proba[test] = p[:, columns]
-        if cell_classes is None:
-            cell_classes = list(fitted.cell_classes_)
         for i, s, d in zip(test, scores, drops):
             full = np.zeros((len(s), len(cell_classes)))
             for j, c in enumerate(fitted.cell_classes_):
-                if c in cell_classes:
-                    full[:, cell_classes.index(c)] = s[:, j]
+                full[:, cell_classes.index(c)] = s[:, j]
             cell_scores[i], contributions[i] = full, d
         print(f"fold {fold}/{args.cv}: {len(test)} patients", file=sys.stderr)
     y_pred = np.asarray(labels)[proba.argmax(axis=1)]

@@ -24,7 +24,7 @@ from sklearn_leukemia.cli._model import (
     check_architecture,
     describe_training,
 )
-from sklearn_leukemia.cli._patients import add_target_options
+from sklearn_leukemia.cli._patients import add_target_options, check_target_options
 from sklearn_leukemia.io import check_outside, check_writable
 
 __all__ = ["configure_parser", "run"]
@@ -60,6 +60,7 @@ def run(args) -> int:
     if not out.parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {out.parent} does not exist.")
     check_writable(out, what="--out")
+    check_target_options(args)
     if args.target is not None:
         from sklearn_leukemia.cli._patients import train_patients
 

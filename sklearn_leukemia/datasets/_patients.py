@@ -72,7 +72,7 @@ def load_patient_folder(
     root: str | os.PathLike,
     *,
     target: str | None = None,
-    table: str | os.PathLike = "patients.csv",
+    table: str | os.PathLike | None = "patients.csv",
     patient_column: str = "patient",
     load_images: bool = False,
     image_size: int | None = None,
@@ -425,7 +425,17 @@ def _patient_folders(root: Path, table_path: Path, listed: set) -> dict:
         candidates = dirs
     else:
         # Grouping folders (AML_Hehr's diagnosis folders) hold the patients.
-        candidates = [sub for group in dirs for sub in scan_dir(group)[1]]
+        candidates = []
+        for group in dirs:
+            files, subs = scan_dir(group)
+            loose = [p for p in files if has_image_extension(p.name)]
+            if loose:
+                raise ValueError(
+                    f"{str(loose[0])!r}: an image in a folder that is no patient "
+                    f"of the table; every cell sits in the folder of its "
+                    f"patient:\n{LAYOUT}"
+                )
+            candidates.extend(subs)
     found = defaultdict(list)
     for folder in candidates:
         found[folder.name].append(folder)

@@ -373,11 +373,10 @@ def test_patient_first_folder_splits_cells_by_patient(tmp_path, rng, capsys):
     assert doc["clinical_report"]["labels"] == ["Blast", "Lymphocyte"]
     assert doc["data"]["positive classes"] == ["Blast"]
     assert "StratifiedGroupKFold" in doc["parameters"]["cv"]
-    # Every cell type is its own class without --positive-classes.
+    # Two cell types: which one is the disease must be said.
     status = main(["evaluate", str(data), *TINY, "--out", str(tmp_path / "r2")])
-    assert status == 0
-    doc = json.loads((tmp_path / "r2" / "report.json").read_text())
-    assert doc["clinical_report"]["labels"] == ["Blast", "Lymphocyte"]
+    assert status == 2
+    assert "name the positive one" in capsys.readouterr().err
 
 
 def test_patient_first_folder_without_cell_types_asks_for_a_target(
@@ -390,5 +389,5 @@ def test_patient_first_folder_without_cell_types_asks_for_a_target(
         folder.rmdir()
     status = main(["evaluate", str(data), *TINY, "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
-    assert status == 1
+    assert status == 2
     assert "have no cell-type folders" in err and "--target" in err

@@ -179,3 +179,26 @@ def test_predict_with_a_patient_model_refuses_class_folders(tmp_path, rng, capsy
     status = main(["predict", str(model_path), str(flat / "Benign" / "0.png")])
     err = capsys.readouterr().err
     assert status == 2 and "give one patient-first folder" in err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--aggregation", "count"], "--aggregation applies to a patient model"),
+        (["--target", "diagnosis", "--layout", "folder"], "--layout folder has no "
+                                                          "patients"),
+        (["--target", "diagnosis", "--positive-classes", "APL", "--fit-classes"],
+         "--fit-classes applies to cell-level models"),
+        (["--target", "diagnosis", "--positive-classes", "APL", "--aggregation",
+          "quantile", "--cv", "2"], "need at least 3 patients of each label; a "
+                                    "training fold has 1"),
+    ],
+)
+def test_options_that_mean_nothing_are_refused(tmp_path, rng, capsys, options,
+                                               message):
+    data = _patients(tmp_path / "aml", rng)
+    status = main(["evaluate", str(data), *options, *TINY,
+                   "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == 2 and message in err, err
+    assert not (tmp_path / "r" / "report.json").exists()

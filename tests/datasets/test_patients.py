@@ -215,6 +215,15 @@ def test_patient_without_folder_and_folder_without_patient(deepapl):
         load_patient_folder(deepapl)
 
 
+def test_an_image_in_a_grouping_folder_is_refused(tmp_path):
+    root = tmp_path / "hehr"
+    _table(root / "patients.csv", "patient,diagnosis\nAAA,APL\n")
+    _image(root / "APL" / "AAA" / "a.png")
+    _image(root / "APL" / "stray.png")
+    with pytest.raises(ValueError, match="stray.png.*no patient of the table"):
+        load_patient_folder(root)
+
+
 def test_same_patient_in_two_folders(tmp_path):
     root = tmp_path / "hehr"
     _table(root / "patients.csv", "patient,diagnosis\nAAA,APL\nBBB,AML\n")

@@ -179,7 +179,7 @@ def test_patients_are_the_samples_of_cross_validate_and_grid_search():
 
 def test_random_state_repeats_and_global_state_untouched():
     X, y, types = _patients()
-    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    before = np.random.get_state()  # noqa: NPY002
     cells = make_cell_pipeline(image_size=8, max_epochs=1, tta=None,
                                module__width=4, batch_size=16)
     a = PatientClassifier(cell_estimator=cells, aggregation="quantile", cv=2,
@@ -188,7 +188,9 @@ def test_random_state_repeats_and_global_state_untouched():
     pa = a.fit(X, y).predict_proba(X)
     pb = b.fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(pa, pb)
-    np.testing.assert_array_equal(before, np.random.get_state()[1])  # noqa: NPY002
+    after = np.random.get_state()  # noqa: NPY002
+    np.testing.assert_array_equal(before[1], after[1])
+    assert before[2:] == after[2:]  # the position in the key, and the rest
 
 
 def test_file_paths_as_cells_and_pickling(tmp_path):
@@ -237,6 +239,20 @@ def test_bad_patients(make_X, match, error):
         PatientClassifier(cell_estimator=_cell_model()).fit(bad, y[: len(bad) or None])
 
 
+def test_patients_as_lists_of_images():
+    X, y, _ = _patients()
+    model = PatientClassifier(cell_estimator=_cell_model(), random_state=0).fit(X, y)
+    as_lists = [list(p) for p in X]
+    np.testing.assert_array_equal(model.predict_proba(as_lists),
+                                  model.predict_proba(X))
+    as_lists[1] = [as_lists[1][0], as_lists[1][1][:2]]
+    with pytest.raises(ValueError, match="Patient 1's images have different"):
+        model.predict(as_lists)
+    mixed = [X[0].astype(np.float32) / 255, *X[1:]]
+    with pytest.raises(ValueError, match="different dtypes"):
+        model.predict(mixed)
+
+
 def test_bad_targets():
     X, y, _ = _patients()
     model = PatientClassifier(cell_estimator=_cell_model())
@@ -266,15 +282,15 @@ def test_predict_checks_fitted_and_patients():
         model.predict([X[0][:1]])
 
 
-@pytest.mark.parametrize("aggregation", ["mean", "quantile"])
+@pytest.mark.parametrize("aggregation", ["mean", "quantile", "count"])
 def test_save_and_load_runs_no_code_and_predicts_the_same(tmp_path, aggregation):
     from sklearn_leukemia import load_model, save_model
 
-    X, y, _ = _patients(n_patients=6, n_cells=3)
+    X, y, types = _patients(n_patients=6, n_cells=3)
     cells = make_cell_pipeline(image_size=8, max_epochs=1, tta=None,
                                module__width=4, batch_size=16)
     model = PatientClassifier(cell_estimator=cells, aggregation=aggregation, cv=2,
-                              random_state=0).fit(X, y)
+                              random_state=0).fit(X, y, cell_labels=types)
     path = save_model(model, tmp_path / "patients.slk")
     loaded = load_model(path)
     assert isinstance(loaded, PatientClassifier)
@@ -311,6 +327,14 @@ def test_fitted_attributes_are_the_loaders_table(aggregation):
          "builds a LogisticRegression"),
         (lambda m: m["fitted"].update(sneaky_={"__dict__": {}}),
          "no fitted attribute of PatientClassifier"),
+        (lambda m: m["fitted"].update(cell_estimator_=3), "not an estimator"),
+        (lambda m: m["fitted"].update(
+            classes_={"__strarray__": ["x", "y"], "shape": [2], "kind": "U"}),
+         "does not predict the model's classes_"),
+        (lambda m: m["params"].update(cell_estimator={"__type__": (
+            "sklearn_leukemia.classifier.SECNNClassifier")}), "not an estimator"),
+        (lambda m: m["fitted"].update(final_estimator_=m["params"][
+            "cell_estimator"]["steps"][0][1]), "no classifier"),
     ],
 )
 def test_tampered_patient_model_files_are_refused(tmp_path, edit, match):
