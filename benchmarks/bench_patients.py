@@ -203,6 +203,11 @@ def main(argv=None) -> int:
         print(f"  fold {k + 1}/{args.folds}: quantile fit "
               f"{fold['quantile_fit_seconds']:.0f} s, count fit "
               f"{fold['count_fit_seconds']:.0f} s", flush=True)
+        if args.json:
+            # What the folds so far gave, should the run be cut short.
+            write_json(args.json, {**payload, "folds": folds, "partial": True,
+                                   "patient_proba": {n: p.tolist()
+                                                     for n, p in proba.items()}})
 
     # Cells, split by patient.
     true_types = np.concatenate(list(types))

@@ -213,7 +213,7 @@ def load_patient_folder(
     ...     for cell_type in types:
     ...         os.makedirs(os.path.join(root, patient, cell_type))
     ...         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
-    ...             os.path.join(root, patient, cell_type, "c.png"))
+    ...             os.path.join(root, patient, cell_type, cell_type + ".png"))
     >>> data = load_patient_folder(root, target="diagnosis")
     >>> data.patients.tolist(), data.patient_target.tolist()
     (['P1', 'P2'], ['APL', 'AML'])
