@@ -563,7 +563,8 @@ def _read_cells(filenames, *, root, load_images, image_size, n_jobs, on_error):
                 f"{len(errors)} of {len(filenames)} cells cannot be read: "
                 f"{errors[0][0]!r}: {errors[0][1]}"
                 f"{f' (and {len(errors) - 1} more)' if len(errors) > 1 else ''}. "
-                "Pass on_error='skip' to leave them out with a warning."
+                "Pass on_error='skip' (--on-error skip on the command line) to "
+                "leave them out with a warning."
             )
         warnings.warn(
             f"Left out {len(errors)} of {len(filenames)} cells that cannot be "
