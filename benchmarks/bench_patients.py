@@ -152,6 +152,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from sklearn.model_selection import StratifiedKFold
 
+    from sklearn_leukemia.utils._validation import align_proba
+
     env = environment()
     print("\n".join(environment_lines(env)))
     X, y, types, patients = _load(args)
@@ -184,8 +186,10 @@ def main(argv=None) -> int:
             model.fit(list(X[train]), y[train], cell_labels=list(types[train]))
             fold[f"{aggregation}_fit_seconds"] = time.perf_counter() - start
             positive = list(model.classes_).index(POSITIVE)
-            proba[aggregation][test] = model.predict_proba(list(X[test]))[:, positive]
-            scores = model.cell_predict_proba(list(X[test]))
+            # One pass of the cell model gives both.
+            patient_proba, scores, _ = model._patient_outputs(
+                list(X[test]), contributions=False)
+            proba[aggregation][test] = patient_proba[:, positive]
             if aggregation == "quantile":
                 column = list(model.cell_classes_).index(POSITIVE)
                 for i, s in zip(test, scores):
@@ -194,10 +198,8 @@ def main(argv=None) -> int:
             else:
                 for i, s in zip(test, scores):
                     # A type missing from a fold's training cells scores 0.
-                    full = np.zeros((len(s), len(type_classes)))
-                    for j, c in enumerate(model.cell_classes_):
-                        full[:, list(type_classes).index(c)] = s[:, j]
-                    cell_type_scores[i] = full
+                    cell_type_scores[i] = align_proba(s, model.cell_classes_,
+                                                      type_classes)
         fold["peak_rss_mb"] = _max_rss_mb()
         folds.append(fold)
         print(f"  fold {k + 1}/{args.folds}: quantile fit "

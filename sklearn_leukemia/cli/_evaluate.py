@@ -33,6 +33,7 @@ from sklearn_leukemia.cli._model import (
 from sklearn_leukemia.cli._patients import add_target_options, check_target_options
 from sklearn_leukemia.io import check_outside, check_writable
 from sklearn_leukemia.metrics._grouping import merge_to_binary
+from sklearn_leukemia.utils._validation import align_proba
 
 __all__ = ["configure_parser", "cross_validate_predictions", "make_cv", "run"]
 
@@ -195,9 +196,7 @@ def cross_validate_predictions(
         # The columns follow the estimator's classes_; a class missing from
         # a training fold must still get its (zero) column in labels order.
         classes = list(estimator.classes_)
-        for j, label in enumerate(labels):
-            proba[test, j] = fold_proba[:, classes.index(label)] if label in classes \
-                else 0.0
+        proba[test] = align_proba(fold_proba, classes, labels)
         # The most probable class is what predict returns; taking it from the
         # probabilities spares reading and preprocessing the images twice.
         y_pred[test] = np.asarray(classes, dtype=object)[fold_proba.argmax(axis=1)]

@@ -192,6 +192,7 @@ def evaluate_patients(args, out: Path) -> int:
 
     from sklearn_leukemia.io import atomic_write_text
     from sklearn_leukemia.metrics import clinical_report
+    from sklearn_leukemia.utils._validation import align_proba
 
     root, data = _load(args, target=args.target)
     labels, y = _check_target(args, data)
@@ -226,13 +227,10 @@ def evaluate_patients(args, out: Path) -> int:
         fitted.fit([X[i] for i in train], y[train], **kwargs)
         p, scores, drops = fitted._patient_outputs([X[i] for i in test],
                                                    contributions=True)
-        columns = [list(fitted.classes_).index(c) for c in labels]
-        proba[test] = p[:, columns]
+        proba[test] = align_proba(p, fitted.classes_, labels)
         for i, s, d in zip(test, scores, drops):
-            full = np.zeros((len(s), len(cell_classes)))
-            for j, c in enumerate(fitted.cell_classes_):
-                full[:, cell_classes.index(c)] = s[:, j]
-            cell_scores[i], contributions[i] = full, d
+            cell_scores[i] = align_proba(s, fitted.cell_classes_, cell_classes)
+            contributions[i] = d
         print(f"fold {fold}/{args.cv}: {len(test)} patients", file=sys.stderr)
     y_pred = np.asarray(labels)[proba.argmax(axis=1)]
     y_score = proba if pos_label is None else proba[:, labels.index(pos_label)]

@@ -20,7 +20,7 @@ from sklearn_leukemia.patient._aggregation import (
     left_out_features,
     patient_features,
 )
-from sklearn_leukemia.utils._validation import check_no_missing_labels
+from sklearn_leukemia.utils._validation import align_proba, check_no_missing_labels
 
 __all__ = ["PatientClassifier", "make_cell_pipeline"]
 
@@ -471,14 +471,8 @@ class PatientClassifier(ClassifierMixin, BaseEstimator):
 
     def _aligned(self, model, cells) -> np.ndarray:
         """Return the model's probabilities in the columns of ``cell_classes_``."""
-        proba = np.asarray(model.predict_proba(cells), dtype=float)
-        known = list(model.classes_)
-        if known == list(self.cell_classes_):
-            return proba
-        out = np.zeros((len(proba), len(self.cell_classes_)))
-        for j, label in enumerate(known):
-            out[:, np.searchsorted(self.cell_classes_, label)] = proba[:, j]
-        return out
+        return align_proba(model.predict_proba(cells), model.classes_,
+                           self.cell_classes_)
 
     # -- predict -------------------------------------------------------------
 

@@ -474,6 +474,42 @@ def check_classes(y, classes=None, *, estimator=None) -> np.ndarray:
     return labels
 
 
+def align_proba(proba, classes, labels) -> np.ndarray:
+    """Return probabilities whose columns follow ``classes`` in ``labels`` order.
+
+    A model fitted on part of the data (a cross-validation fold) knows only
+    the classes it saw; a label it never saw gets a column of zeros.
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        Probabilities, one column per entry of ``classes``.
+    classes : array-like of shape (n_classes,)
+        The model's ``classes_``.
+    labels : array-like of shape (n_labels,)
+        Every label, in the order wanted; it holds every class.
+
+    Returns
+    -------
+    aligned : ndarray of shape (n_samples, n_labels)
+
+    Examples
+    --------
+    >>> from sklearn_leukemia.utils._validation import align_proba
+    >>> align_proba([[0.2, 0.8]], ["a", "c"], ["a", "b", "c"]).tolist()
+    [[0.2, 0.0, 0.8]]
+    """
+    proba = np.asarray(proba, dtype=float)
+    position = {label: j for j, label in enumerate(labels)}
+    unknown = [c for c in classes if c not in position]
+    if unknown:
+        raise ValueError(f"The model's classes {unknown} are not among {list(labels)}.")
+    aligned = np.zeros((len(proba), len(position)))
+    for j, label in enumerate(classes):
+        aligned[:, position[label]] = proba[:, j]
+    return aligned
+
+
 def encode_labels(X, y, classes: np.ndarray) -> np.ndarray:
     """Return the position of each label of ``y`` in ``classes``, as int64.
 
