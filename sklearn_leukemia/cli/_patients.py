@@ -342,7 +342,7 @@ def predict_patients(args, model, metadata, output, stream_factory) -> int:
     args.data = args.inputs[0]
     root = Path(args.data).expanduser()
     has_table = (root / PATIENT_TABLE).is_file()
-    _, files = _entries(root)
+    folders, files = _entries(root)
     if files:
         raise UsageError(
             f"{args.data} holds images at its top ({files[0]}); a patient model "
@@ -350,7 +350,6 @@ def predict_patients(args, model, metadata, output, stream_factory) -> int:
             "not a folder of images or of class folders' images."
         )
     labels = [str(c) for c in model.classes_]
-    folders, _ = _entries(root)
     named = sorted({f.name for f in folders} & set(labels))
     if named:
         raise UsageError(
