@@ -50,6 +50,13 @@ _FITTED_ATTRIBUTES = {
         "classes_", "cell_classes_", "feature_names_", "oof_features_",
         "cell_estimator_", "final_estimator_",
     },
+    "sklearn_leukemia.decision._classifier.ClinicalClassifier": {
+        "classes_", "estimator_", "calibrator_", "positive_", "threshold_",
+        "refer_cut_", "cv_results_",
+    },
+    "sklearn_leukemia.decision._calibration._ProbabilityCalibrator": {
+        "classes_", "thresholds_x_", "thresholds_y_", "sigmoid_", "temperature_",
+    },
     # The default second stage of a PatientClassifier.
     "sklearn.linear_model._logistic.LogisticRegression": {
         "classes_", "coef_", "intercept_", "n_features_in_", "n_iter_",
@@ -61,6 +68,9 @@ _ESTIMATOR_FIELDS = {
     "sklearn_leukemia.patient._classifier.PatientClassifier": frozenset({
         "cell_estimator", "final_estimator", "cell_estimator_",
         "final_estimator_",
+    }),
+    "sklearn_leukemia.decision._classifier.ClinicalClassifier": frozenset({
+        "estimator", "estimator_", "calibrator_",
     }),
 }
 # What a fitted classifier's description holds besides its parameters.
@@ -99,9 +109,11 @@ def _allowed_classes() -> dict[str, type]:
     from sklearn.pipeline import Pipeline as SkPipeline
 
     from sklearn_leukemia.augmentation import AugmentationPolicy
+    from sklearn_leukemia.decision._calibration import _ProbabilityCalibrator
     from sklearn_leukemia.utils.discovery import all_estimators
 
-    classes = [ImbPipeline, SkPipeline, AugmentationPolicy, LogisticRegression]
+    classes = [ImbPipeline, SkPipeline, AugmentationPolicy, LogisticRegression,
+               _ProbabilityCalibrator]
     classes += [cls for _, cls in all_estimators()]
     # Classes that SECNNClassifier takes as parameter values (skorch's
     # criterion, iterators and dataset); named in the file, never imported
@@ -551,6 +563,56 @@ def _check_patient_model(model, key: str) -> None:
         )
 
 
+def _check_clinical_model(model, key: str) -> None:
+    """Refuse a clinical model whose parts do not fit together."""
+    missing = sorted(
+        attr for attr in ("classes_", "estimator_", "calibrator_", "positive_",
+                          "threshold_", "refer_cut_", "cv_results_")
+        if not hasattr(model, attr)
+    )
+    if missing:
+        raise _Refused(f"{key}.fitted lacks {missing[0]!r}.")
+    classes = list(map(str, np.asarray(model.classes_).ravel()))
+    inner = getattr(model.estimator_, "classes_", None)
+    if inner is None or not set(map(str, np.asarray(inner).ravel())) <= set(classes):
+        raise _Refused(
+            f"{key}.fitted.estimator_ is not fitted or predicts classes that "
+            "are not the model's classes_."
+        )
+    calibrator = model.calibrator_
+    if calibrator is not None and (
+        list(map(str, np.asarray(getattr(calibrator, "classes_", [])).ravel()))
+        != classes
+        or len(calibrator.thresholds_x_) != len(calibrator.thresholds_y_)
+        or any(np.shape(a) != np.shape(b) for a, b in
+               zip(calibrator.thresholds_x_, calibrator.thresholds_y_))
+    ):
+        raise _Refused(f"{key}.fitted.calibrator_ does not fit the model's classes_.")
+    positive = model.positive_
+    if positive is not None and (
+        np.asarray(positive).dtype != bool or np.shape(positive) != (len(classes),)
+        or np.all(positive)
+    ):
+        raise _Refused(
+            f"{key}.fitted.positive_ must mark some, not all, of the "
+            f"{len(classes)} classes."
+        )
+    for name in ("threshold_", "refer_cut_"):
+        value = getattr(model, name)
+        if value is not None and (
+            not isinstance(value, float) or np.isnan(value)
+            or (name == "threshold_" and positive is None)
+        ):
+            raise _Refused(f"{key}.fitted.{name} is {value!r}.")
+
+
+# Checks that a loaded model's parts fit together, by class.
+_MODEL_CHECKS = {
+    "sklearn_leukemia.patient._classifier.PatientClassifier": _check_patient_model,
+    "sklearn_leukemia.decision._classifier.ClinicalClassifier": _check_clinical_model,
+}
+
+
 class _Decoder:
     def __init__(self, allowed: dict[str, type], arrays):
         self.allowed = allowed
@@ -641,8 +703,8 @@ class _Decoder:
                 )
             setattr(est, attr, self._field(value, f"{key}.fitted.{attr}",
                                            depth + 1, attr in holds))
-        if holds and "fitted" in doc and doc["fitted"]:
-            _check_patient_model(est, key)
+        if doc["class"] in _MODEL_CHECKS and doc.get("fitted"):
+            _MODEL_CHECKS[doc["class"]](est, key)
         return est
 
     def _field(self, value, key: str, depth: int, estimator: bool):

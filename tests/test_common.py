@@ -37,6 +37,14 @@ CHECKING_PARAMETERS = {
         ).make_cell_pipeline(image_size=8, max_epochs=1, tta=None,
                              module__width=4, batch_size=8),
     },
+    # Its held-back folds and calibrator run in the checks.
+    "ClinicalClassifier": {
+        "estimator": lambda: __import__(
+            "sklearn_leukemia", fromlist=["SECNNClassifier"]
+        ).SECNNClassifier(max_epochs=1, batch_size=8, module__width=4),
+        "calibration": "isotonic",
+        "cv": 2,
+    },
 }
 
 # Estimators whose sample is a patient (a collection of cells), checked on
@@ -54,6 +62,7 @@ INVALID_PARAMETERS = {
     "IntensityNormalizer": {"method": "minmax"},
     "SECNNClassifier": {"architecture": "no-such-architecture"},
     "PatientClassifier": {"aggregation": "max"},
+    "ClinicalClassifier": {"calibration": "platt"},
 }
 
 # Settings that change what fit or transform does, checked as estimators of
