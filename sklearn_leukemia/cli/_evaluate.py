@@ -23,6 +23,12 @@ from sklearn_leukemia.cli._arguments import (
     cv_count,
 )
 from sklearn_leukemia.cli._data import check_data_folder, fits_classes, load_dataset
+from sklearn_leukemia.cli._decision import (
+    add_decision_options,
+    check_decision_options,
+    decision_model,
+    wants_decisions,
+)
 from sklearn_leukemia.cli._io import UsageError
 from sklearn_leukemia.cli._model import (
     build_pipeline,
@@ -64,6 +70,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "positive one, its score the sum of their probabilities",
     )
     add_target_options(parser)
+    add_decision_options(parser)
     add_model_options(parser)
 
 
@@ -149,7 +156,9 @@ def cross_validate_predictions(
     Parameters
     ----------
     pipeline : estimator
-        Unfitted; cloned for each fold.
+        Unfitted; cloned for each fold. A ClinicalClassifier is fitted with
+        the fold's patients as ``groups`` and predicts with its decision
+        rules.
     X : ndarray of shape (n_samples, ...)
         File paths or images.
     y : ndarray of shape (n_samples,)
@@ -175,8 +184,11 @@ def cross_validate_predictions(
         ``y_pred`` (n_samples,), ``proba`` (n_samples, n_classes),
         ``histories`` (one skorch History per fold, or None),
         ``fold_scores`` (one dict per fold: the number of test images, the
-        epochs trained when the network keeps a history, and the scores) and
-        ``device`` (of the last fold).
+        epochs trained when the network keeps a history, and the scores),
+        ``device`` (of the last fold), and for a pipeline with decision
+        rules (a ClinicalClassifier) ``uncertainty`` (n_samples,), ``refer``
+        (n_samples,) bool or None without a referral cut, and ``decisions``
+        (what each fold learnt); None otherwise.
     """
     from sklearn.base import clone
     from tqdm.auto import tqdm
@@ -190,17 +202,37 @@ def cross_validate_predictions(
     # per-fold lines are printed either way.
     bar = tqdm(splits, desc="folds", unit="fold", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)
+    decides = hasattr(pipeline, "decide")
+    uncertainty = np.full(n_samples, np.nan) if decides else None
+    refer = np.zeros(n_samples, dtype=bool) if decides else None
+    decisions = []
     for fold, (train, test) in enumerate(bar, start=1):
-        estimator = clone(pipeline).fit(X[train], y[train])
-        fold_proba = estimator.predict_proba(X[test])
+        estimator = clone(pipeline)
+        if decides:
+            # The decision rules' held-back folds keep patients together too.
+            estimator.fit(X[train], y[train],
+                          groups=None if groups is None else groups[train])
+            decision = estimator.decide(X[test])
+            fold_proba, fold_pred = decision.proba, decision.predicted
+            uncertainty[test] = decision.uncertainty
+            if decision.refer is not None:
+                refer[test] = decision.refer
+            decisions.append(_decision_record(estimator))
+        else:
+            estimator.fit(X[train], y[train])
+            fold_proba = estimator.predict_proba(X[test])
+            # The most probable class is what predict returns; taking it
+            # from the probabilities spares reading the images twice.
+            fold_pred = np.asarray(estimator.classes_, dtype=object)[
+                fold_proba.argmax(axis=1)
+            ]
         # The columns follow the estimator's classes_; a class missing from
         # a training fold must still get its (zero) column in labels order.
         classes = list(estimator.classes_)
         proba[test] = align_proba(fold_proba, classes, labels)
-        # The most probable class is what predict returns; taking it from the
-        # probabilities spares reading and preprocessing the images twice.
-        y_pred[test] = np.asarray(classes, dtype=object)[fold_proba.argmax(axis=1)]
-        network = estimator[-1] if hasattr(estimator, "steps") else estimator
+        y_pred[test] = fold_pred
+        network = estimator.estimator_ if decides else estimator
+        network = network[-1] if hasattr(network, "steps") else network
         history = getattr(network, "history", None)
         histories.append(history)
         device = getattr(network, "device_", device)
@@ -215,7 +247,8 @@ def cross_validate_predictions(
             # Early stopping may end a fold sooner than max_epochs.
             scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
                       **scores}
-            trained = f", {describe_training(estimator)}"
+            fitted = estimator.estimator_ if decides else estimator
+            trained = f", {describe_training(fitted)}"
         fold_scores.append(scores)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                           if k not in _FOLD_SETTINGS)
@@ -226,6 +259,46 @@ def cross_validate_predictions(
         "histories": None if any(h is None for h in histories) else histories,
         "fold_scores": fold_scores,
         "device": None if device is None else str(device),
+        "uncertainty": uncertainty,
+        "refer": refer if decides and any(d["refer_cut"] is not None
+                                          for d in decisions) else None,
+        "decisions": decisions if decides else None,
+    }
+
+
+def _decisions_text(result, y_true) -> str:
+    """Lines on the decision rules the folds learnt and what they gave."""
+    lines = ["Decision rules (each fold's, from held-back folds of its training "
+             "data)"]
+    thresholds = [d["threshold"] for d in result["decisions"]
+                  if d["threshold"] is not None]
+    if thresholds:
+        lines.append("  thresholds: " + ", ".join(f"{t:.4g}" for t in thresholds))
+    calibrations = {d["calibration"] for d in result["decisions"]} - {None}
+    if calibrations:
+        lines.append("  calibration: " + ", ".join(sorted(calibrations)))
+    refer = result["refer"]
+    if refer is not None:
+        wrong = result["y_pred"] != y_true
+        kept = ~refer
+        rest = f"{wrong[kept].mean():.2%}" if kept.any() else "undefined"
+        lines.append(
+            f"  referred {refer.mean():.2%} of the cases, holding "
+            f"{wrong[refer].sum()} of the {wrong.sum()} errors; error among "
+            f"the rest {rest} (of all {wrong.mean():.2%})"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _decision_record(model) -> dict:
+    """Return what a fold's ClinicalClassifier learnt, for the report."""
+    return {
+        "threshold": model.threshold_,
+        "refer_cut": model.refer_cut_,
+        "calibration": None if model.calibrator_ is None else model.calibration,
+        "temperature": None if model.calibrator_ is None
+        or model.calibration != "temperature" else model.calibrator_.temperature_,
+        "held_back": dict(model.cv_results_),
     }
 
 
@@ -243,6 +316,7 @@ def run(args) -> int:
     if args.n_bootstraps < 0:
         raise UsageError(f"--n-bootstraps must be >= 0; got {args.n_bootstraps}.")
     check_target_options(args)
+    check_decision_options(args, patient_model=args.target is not None)
     if args.target is not None:
         if args.data is None:
             raise UsageError("--target needs a patient-first DATA folder.")
@@ -279,8 +353,17 @@ def run(args) -> int:
     if merge is not None:
         print(f"Fitting the classes {fit_labels}; scoring {positive} against "
               f"{negative} from their predictions.", file=sys.stderr)
+    model = pipeline
+    if wants_decisions(args):
+        positive_classes = None
+        if dataset.sides is not None:
+            positive_classes = (merge.positive if merge is not None
+                                else [dataset.pos_label])
+        model = decision_model(args, pipeline, positive_classes)
+        print(f"Each fold learns its decision rules on {args.decision_cv} "
+              "held-back folds of its training images.", file=sys.stderr)
     result = cross_validate_predictions(
-        pipeline, dataset.X, fit_y, groups=dataset.groups, cv=cv,
+        model, dataset.X, fit_y, groups=dataset.groups, cv=cv,
         labels=fit_labels, pos_label=dataset.pos_label, merge=merge,
     )
     if merge is not None:
@@ -299,6 +382,9 @@ def run(args) -> int:
     print()
     print(report.to_text(), end="")
 
+    if result["decisions"] is not None:
+        print()
+        print(_decisions_text(result, dataset.y), end="")
     params = {
         "cv": cv_name,
         "recipe for": f"{dataset.y.shape[0]} images",
@@ -313,6 +399,8 @@ def run(args) -> int:
         images=dataset.X, params=params, fold_scores=result["fold_scores"],
         data_description=description, pos_label=dataset.pos_label,
         device=result["device"], data_dir=dataset.root,
+        uncertainty=result["uncertainty"], refer=result["refer"],
+        decisions=result["decisions"],
     )
     print(f"\nReport written to {paths['html']} (also report.json and "
           f"{len(paths) - 2} plots in {out}).")

@@ -8,6 +8,11 @@ Pro) answers the binary question too: two more columns, ``binary_proba``
 read it. A model saved by ``train --fit-classes`` records its positive
 classes, so predict adds the two columns without the option.
 
+A model trained with decision rules (``train --target-sensitivity``,
+``--calibration``, ``--refer-rate``) writes its decision: ``predicted`` (and
+``binary_predicted``) at its stored threshold, the calibrated probabilities,
+an ``uncertainty`` column and, when it refers, a ``refer`` column (yes/no).
+
 Each image is decoded once, and rows are written as each chunk of images is
 predicted; an ``--output`` file appears, whole, only when every row is in
 it, so a failed or interrupted run leaves no partial file.
@@ -26,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_leukemia import _options
+from sklearn_leukemia.cli._decision import describe_decisions
 from sklearn_leukemia.cli._io import UsageError, print_warnings
 from sklearn_leukemia.io import atomic_open, check_outside, check_writable
 
@@ -138,25 +144,42 @@ def model_sides(classes: list, positive_names: list[str]):
     )
 
 
-def _header(classes: list, sides) -> list[str]:
+def _decides(model) -> bool:
+    return hasattr(model, "decide") and hasattr(model, "estimator_")
+
+
+def _header(classes: list, sides, model=None) -> list[str]:
     header = ["file", *[f"proba_{label}" for label in classes], "predicted"]
     if sides is not None:
         header += ["binary_proba", "binary_predicted"]
+    if model is not None and _decides(model):
+        header.append("uncertainty")
+        if model.refer_cut_ is not None:
+            header.append("refer")
     return header
 
 
-def _rows(files, classes: list, proba: np.ndarray, sides=None):
+def _rows(files, classes: list, proba: np.ndarray, sides=None, pred=None,
+          decision=None):
     """Yield the CSV rows of one chunk of predicted files."""
-    # The most probable class: what predict returns, without a second pass.
-    pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-    extra = [[]] * len(files)
+    if pred is None:
+        # The most probable class: what predict returns, without a second pass.
+        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    extra = [[] for _ in files]
     if sides is not None:
         from sklearn_leukemia.metrics._grouping import merge_to_binary
 
         # The side of the predicted class: what the scorers and evaluate
-        # --fit-classes count, so that the CSV agrees with their reports.
+        # --fit-classes count, so that the CSV agrees with their reports (a
+        # model with a threshold predicts a class of the side it calls).
         named, score = merge_to_binary(pred, proba, classes, sides)
         extra = [[f"{p:.6f}", side] for p, side in zip(score, named)]
+    if decision is not None:
+        for more, u in zip(extra, decision.uncertainty):
+            more.append(f"{u:.6f}")
+        if decision.refer is not None:
+            for more, refer in zip(extra, decision.refer):
+                more.append("yes" if refer else "no")
     for name, row, label, more in zip(files, proba, pred, extra):
         yield [name, *[f"{p:.6f}" for p in row], label, *more]
 
@@ -166,10 +189,20 @@ def prediction_steps(model):
 
     A pipeline that starts with an :class:`ImageReader` reads the files with
     its settings, and the steps after it predict; any other model gets
-    every file at its own size.
+    every file at its own size. A model with decision rules (a
+    ClinicalClassifier) reads as its inner pipeline does, and its rules
+    apply to what the steps after the reader predict.
     """
+    import copy
+
     from sklearn_leukemia.preprocessing import ImageReader
 
+    if _decides(model):
+        # The decision rules over the steps after the reader.
+        read_params, inner = prediction_steps(model.estimator_)
+        rules = copy.copy(model)
+        rules.estimator_ = inner
+        return read_params, rules
     steps = getattr(model, "steps", None)
     if steps and isinstance(steps[0][1], ImageReader) and len(steps) > 1:
         reader = steps[0][1]
@@ -248,7 +281,7 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
     read_params, predictor = prediction_steps(model)
     classes = list(model.classes_)
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(_header(classes, sides))
+    writer.writerow(_header(classes, sides, model))
     n_rows = 0
     starts = range(0, len(files), _CHUNK)
     for start in tqdm(starts, desc="predicting", unit="batch", file=sys.stderr,
@@ -266,8 +299,13 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
         failed += failures
         if kept.any():
             names = [name for name, k in zip(chunk, kept) if k]
-            writer.writerows(_rows(names, classes, predictor.predict_proba(images),
-                                   sides))
+            if _decides(predictor):
+                decision = predictor.decide(images)
+                rows = _rows(names, classes, decision.proba, sides,
+                             pred=decision.predicted, decision=decision)
+            else:
+                rows = _rows(names, classes, predictor.predict_proba(images), sides)
+            writer.writerows(rows)
             n_rows += len(names)
     if failed and not n_rows:
         raise ValueError(f"None of the {_files(n_files)} can be read, so nothing "
@@ -322,6 +360,19 @@ def run(args) -> int:
         print(f"{args.model} answers the binary question of the positive "
               f"classes {positive_names} (recorded in the model file); "
               "--positive-classes NAME... asks another.", file=sys.stderr)
+    positive = getattr(model, "positive_", None)
+    if positive is not None:
+        # A model with a threshold decides for its own positive classes.
+        own = [str(c) for c in np.asarray(classes, dtype=object)[positive]]
+        if args.positive_classes and sorted(args.positive_classes) != sorted(own):
+            raise UsageError(
+                f"{args.model} decides at a threshold for the positive classes "
+                f"{own}; --positive-classes cannot ask another question of it."
+            )
+        positive_names = own
+    if _decides(model):
+        print(f"{args.model} decides by {describe_decisions(model) or 'its classes'}"
+              ".", file=sys.stderr)
     sides = None
     if positive_names:
         sides = model_sides(classes, list(positive_names))

@@ -18,6 +18,13 @@ from sklearn_leukemia.cli._data import (
     fits_classes,
     load_dataset,
 )
+from sklearn_leukemia.cli._decision import (
+    add_decision_options,
+    check_decision_options,
+    decision_model,
+    describe_decisions,
+    wants_decisions,
+)
 from sklearn_leukemia.cli._io import UsageError
 from sklearn_leukemia.cli._model import (
     build_pipeline,
@@ -45,6 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "binary answer",
     )
     add_target_options(parser)
+    add_decision_options(parser)
     add_model_options(parser)
 
 
@@ -61,6 +69,7 @@ def run(args) -> int:
         raise UsageError(f"--out {args.out}: folder {out.parent} does not exist.")
     check_writable(out, what="--out")
     check_target_options(args)
+    check_decision_options(args, patient_model=args.target is not None)
     if args.target is not None:
         from sklearn_leukemia.cli._patients import train_patients
 
@@ -76,12 +85,28 @@ def run(args) -> int:
         # them with the positive classes recorded in the file.
         target = dataset.classes
         classes = class_counts(target)
+    model = pipeline
+    if wants_decisions(args):
+        # The positive side: the positive classes of a model of the classes,
+        # or the positive side's label of a model of the two sides.
+        positive = None
+        if dataset.sides is not None:
+            positive = dataset.sides.positive if fit_classes else [dataset.pos_label]
+        model = decision_model(args, pipeline, positive)
+        print(f"Learning the decision rules on {args.decision_cv} held-back "
+              "folds of the training images, then fitting on all of them.",
+              file=sys.stderr)
     print(f"Training on {dataset.y.shape[0]} images, classes {classes}.",
           file=sys.stderr)
-    pipeline.fit(dataset.X, target)
-    trained = describe_training(pipeline)
+    model.fit(dataset.X, target, **(
+        {"groups": dataset.groups} if model is not pipeline else {}
+    ))
+    trained = describe_training(pipeline if model is pipeline else model.estimator_)
     if trained:
         print(f"Trained {trained}.", file=sys.stderr)
+    if model is not pipeline:
+        print(f"Decides by: {describe_decisions(model)}.", file=sys.stderr)
+    pipeline = model
     metadata = None
     if fit_classes:
         # The binary question the classes answer: predict reads it from the

@@ -117,8 +117,9 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     cv_results_ : dict
         What the held-back predictions gave: ``n_samples``, and where they
         apply ``threshold``, ``sensitivity`` and ``specificity`` at it,
-        ``referred`` (the share referred), ``error_kept`` and
-        ``error_all`` (the error among the cases kept and among all).
+        ``refer_cut``, ``referred`` (the share referred), ``error_kept`` and
+        ``error_all`` (the error among the cases kept and among all; of the
+        side called when there are ``positive_classes``).
 
     See Also
     --------
@@ -350,7 +351,12 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if self.refer_rate is not None:
             uncertainty = self._uncertainty(proba)
             self.refer_cut_ = referral_cut(uncertainty, self.refer_rate)
-            wrong = self._labels(proba) != y
+            predicted = self._labels(proba)
+            if self.positive_ is None:
+                wrong = predicted != y
+            else:  # the uncertainty judges the side called
+                sides = self.classes_[self.positive_]
+                wrong = np.isin(predicted, sides) != np.isin(y, sides)
             kept = uncertainty < self.refer_cut_
             results.update(
                 refer_cut=self.refer_cut_,

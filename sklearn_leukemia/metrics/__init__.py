@@ -17,6 +17,7 @@ from sklearn_leukemia.metrics._classification import (
     sensitivity_score,
     specificity_score,
 )
+from sklearn_leukemia.metrics._referral import referral_summary, risk_coverage_curve
 from sklearn_leukemia.metrics._report import ClinicalReport, clinical_report
 from sklearn_leukemia.metrics._scorer import clinical_scorers
 
@@ -31,6 +32,8 @@ __all__ = [
     "false_negative_rate",
     "false_positive_rate",
     "negative_predictive_value",
+    "referral_summary",
+    "risk_coverage_curve",
     "sensitivity_score",
     "specificity_score",
 ]

@@ -12,6 +12,8 @@ from sklearn_leukemia.report._evaluation import (
 from sklearn_leukemia.report._plots import (
     plot_confusion_matrix,
     plot_misclassified,
+    plot_reliability_diagram,
+    plot_risk_coverage,
     plot_roc_curve,
     plot_training_curves,
 )
@@ -20,6 +22,8 @@ __all__ = [
     "library_versions",
     "plot_confusion_matrix",
     "plot_misclassified",
+    "plot_reliability_diagram",
+    "plot_risk_coverage",
     "plot_roc_curve",
     "plot_training_curves",
     "split_note",

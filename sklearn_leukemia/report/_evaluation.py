@@ -18,6 +18,8 @@ from sklearn_leukemia.report._html import render_evaluation_html
 from sklearn_leukemia.report._plots import (
     plot_confusion_matrix,
     plot_misclassified,
+    plot_reliability_diagram,
+    plot_risk_coverage,
     plot_roc_curve,
     plot_training_curves,
 )
@@ -143,6 +145,126 @@ def _history_records(histories) -> list[list[dict]]:
     return folds
 
 
+#: Shares of cases referred that the report tabulates.
+REFERRAL_RATES = (0.01, 0.02, 0.05)
+
+
+def _uncertainty(y_score, labels, pos_label, uncertainty):
+    """Return the model's own uncertainty, or that of its probabilities at 0.5."""
+    from sklearn_leukemia.decision import decision_uncertainty
+
+    if uncertainty is not None:
+        return np.asarray(uncertainty, dtype=float)
+    positive = None if pos_label is None else np.asarray(labels) == pos_label
+    return decision_uncertainty(y_score, positive=positive)
+
+
+def _clinical_sections(y_true, y_pred, y_score, labels, pos_label, *,
+                       uncertainty, refer, decisions, n_bootstraps):
+    """Calibration, referral and decision rules: JSON sections and figures."""
+    from sklearn_leukemia.metrics import calibration_report, referral_summary
+
+    sections, figures = {}, []
+    if y_score is None:
+        return sections, figures
+    y_score = np.asarray(y_score, dtype=float)
+    calibration = calibration_report(
+        y_true, y_score, labels=labels, pos_label=pos_label,
+        n_bootstraps=n_bootstraps, random_state=0,
+    )
+    sections["calibration"] = calibration.to_dict()
+    figures.append((
+        "reliability_diagram",
+        f"Reliability diagram ({calibration.kind}): expected calibration "
+        f"error {calibration.ece[0]:.4f}, Brier score {calibration.brier[0]:.4f}",
+        "reliability_diagram.png",
+        _png(plot_reliability_diagram(calibration)),
+    ))
+    u = _uncertainty(y_score, labels, pos_label, uncertainty)
+    referral = {
+        "uncertainty": "the model's (decision rules)" if uncertainty is not None
+        else ("one minus the probability of the side called" if pos_label
+              is not None else "one minus the probability of the predicted class"),
+        "by_share": referral_summary(y_true, y_pred, u, REFERRAL_RATES),
+    }
+    if refer is not None:
+        refer = np.asarray(refer, dtype=bool)
+        wrong = y_true != y_pred
+        kept = ~refer
+        referral["by_the_model"] = {
+            "referred": float(refer.mean()),
+            "errors_referred": int(wrong[refer].sum()),
+            "errors": int(wrong.sum()),
+            "error_kept": float(wrong[kept].mean()) if kept.any() else None,
+            "error_all": float(wrong.mean()),
+        }
+    sections["referral"] = referral
+    figures.append((
+        "risk_coverage",
+        "Error among the cases kept when the least sure are referred",
+        "risk_coverage.png",
+        _png(plot_risk_coverage(y_true, y_pred, u, marks=REFERRAL_RATES)),
+    ))
+    if decisions:
+        sections["decision_rules"] = list(decisions)
+    return sections, figures
+
+
+def _model_card(data, note, grouped, params, sections, labels, pos_label,
+                report) -> dict:
+    """Return a short card in the spirit of CLAIM and TRIPOD-AI."""
+    card = {
+        "intended use": "research on microscopic blood-smear images; not a "
+        "medical device, and no diagnosis without a qualified reader",
+        "data": {k: data[k] for k in ("source", "layout", "images", "classes",
+                                       "patients", "positive classes")
+                 if k in data},
+        "task": (f"binary, positive class {pos_label}" if pos_label is not None
+                 else f"{len(labels)} classes"),
+        "split protocol": note,
+        "patient leakage across folds": "none: folds split by patient"
+        if grouped else "possible: no patient identifiers, images split at random",
+        "model": {k: params[k] for k in ("architecture", "image_size",
+                                          "max_epochs", "augment", "tta")
+                  if k in params},
+    }
+    rules = sections.get("decision_rules")
+    if rules:
+        thresholds = [r["threshold"] for r in rules if r["threshold"] is not None]
+        if thresholds:
+            card["operating point"] = (
+                f"threshold on the positive side's probability chosen on "
+                f"held-back folds of each training set, from {min(thresholds):.4g} "
+                f"to {max(thresholds):.4g} over the folds"
+            )
+        calibrations = {r["calibration"] for r in rules}
+        card["calibration"] = ", ".join(sorted(map(str, calibrations)))
+    else:
+        card["operating point"] = "none chosen: the most probable class"
+        card["calibration"] = "none"
+    calibration = sections.get("calibration")
+    if calibration:
+        value, low, high = calibration["ece"]
+        interval = "" if low is None else f" [{low:.4f}, {high:.4f}]"
+        card["calibration"] += f"; expected calibration error {value:.4f}{interval}"
+    limitations = [
+        "Scores come from cross-validation of one collection; a new site, "
+        "scanner or stain can change them.",
+    ]
+    if not grouped:
+        limitations.append(
+            "Images of one patient may be on both sides of a split, so the "
+            "scores may be optimistic."
+        )
+    smallest = min(int(n) for n in report.support) if len(report.support) else 0
+    if smallest < 100:
+        limitations.append(
+            f"The smallest class has {smallest} cases: wide intervals."
+        )
+    card["limitations"] = limitations
+    return card
+
+
 def _figures(y_true, y_pred, y_score, labels, pos_label, histories, images):
     """Draw the report's figures: ``(key, caption, file name, PNG bytes)``."""
     figures: list[tuple[str, str, str, bytes]] = [
@@ -199,6 +321,9 @@ def write_evaluation_report(
     device: str | None = None,
     data_dir: str | os.PathLike | None = None,
     title: str = "sklearn-leukemia evaluation",
+    uncertainty=None,
+    refer=None,
+    decisions: Sequence[Mapping] | None = None,
 ) -> dict[str, Path]:
     """Write report.json, report.html and the PNG figures of an evaluation.
 
@@ -243,13 +368,27 @@ def write_evaluation_report(
         The folder the data came from: writing into it is refused.
     title : str, default="sklearn-leukemia evaluation"
         Title of the page.
+    uncertainty : array-like of shape (n_samples,), default=None
+        How unsure each (out-of-fold) decision is, from a model's decision
+        rules; None: from ``y_score``
+        (:func:`~sklearn_leukemia.decision.decision_uncertainty` at 0.5).
+    refer : array-like of bool, shape (n_samples,), default=None
+        Which cases the model referred, when it refers.
+    decisions : sequence of mapping, default=None
+        What each fold's decision rules learnt (threshold, calibration,
+        referral cut and their held-back scores).
+
+    With ``y_score``, the report also holds the calibration (ECE and Brier
+    score with bootstrap intervals, a reliability diagram) and what
+    referring the least sure 1%, 2% and 5% of cases buys (a risk-coverage
+    curve); every report holds a model card.
 
     Returns
     -------
     paths : dict of str to Path
         ``"json"``, ``"html"`` and one key per figure written
         (``"confusion_matrix"``, ``"roc_curve"``, ``"training_curves"``,
-        ``"misclassified"``).
+        ``"misclassified"``, ``"reliability_diagram"``, ``"risk_coverage"``).
 
     Raises
     ------
@@ -273,8 +412,9 @@ def write_evaluation_report(
     ...     y_score=y_score, labels=["ALL", "normal"], histories=None,
     ...     params={"cv": 2}, fold_scores=[], pos_label="ALL",
     ...     data_description={"images": 20, "patient_groups": False})
-    >>> sorted(paths)
-    ['confusion_matrix', 'html', 'json', 'roc_curve']
+    >>> sorted(paths)  # doctest: +NORMALIZE_WHITESPACE
+    ['confusion_matrix', 'html', 'json', 'reliability_diagram', 'risk_coverage',
+     'roc_curve']
     """
     out_dir = Path(out_dir)
     if data_dir is not None:
@@ -297,6 +437,18 @@ def write_evaluation_report(
     figures = _figures(
         y_true, y_pred, y_score, labels, pos_label, histories, images
     )
+    if y_score is not None:
+        y_score = np.asarray(y_score, dtype=float)
+        if y_score.ndim == 1 and len(labels) == 2:
+            y_score = np.column_stack([1.0 - y_score, y_score])
+    sections, more = _clinical_sections(
+        y_true, y_pred, y_score, labels, pos_label, uncertainty=uncertainty,
+        refer=refer, decisions=decisions,
+        n_bootstraps=getattr(report, "n_bootstraps", 1000),
+    )
+    figures += more
+    card = _model_card(data_description, note, grouped, params, sections, labels,
+                       pos_label, report)
 
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     versions = library_versions()
@@ -313,6 +465,8 @@ def write_evaluation_report(
         "labels": labels,
         "pos_label": pos_label,
         "clinical_report": report.to_dict(),
+        **sections,
+        "model_card": card,
         "fold_scores": list(fold_scores),
         "training_history": _history_records(histories),
         "parameters": dict(params),
@@ -332,6 +486,8 @@ def write_evaluation_report(
         split_note=note,
         grouped=grouped,
         report_html=report.to_html(),
+        sections=_jsonable(sections),
+        model_card=_jsonable(card),
         fold_scores=_jsonable(list(fold_scores)),
         figures=[(caption, png) for _, caption, _, png in figures],
         params=_jsonable(dict(params)),

@@ -117,6 +117,78 @@ def clinical_report_html(
     return "\n".join(parts) + "\n"
 
 
+def _percent(value) -> str:
+    return "undefined" if value is None else f"{100 * value:.2f}%"
+
+
+def _clinical_sections_html(sections: Mapping) -> list[str]:
+    """Calibration, referral and decision rules as headed tables."""
+    parts = []
+    calibration = sections.get("calibration")
+    if calibration:
+        rows = {}
+        for key, name in (("ece", "expected calibration error"),
+                          ("brier", "Brier score")):
+            value, low, high = calibration[key]
+            interval = "" if low is None else f" (95% CI {low:.4f} to {high:.4f})"
+            rows[name] = f"{value:.4f}{interval}"
+        rows["probability judged"] = calibration["kind"]
+        parts += ["<h2>Calibration</h2>", _key_value_table(rows),
+                  "<p class=\"meta\">Lower is better for both; the reliability "
+                  "diagram is among the figures.</p>"]
+    referral = sections.get("referral")
+    if referral:
+        records = [
+            {
+                "referred": f"{row['rate']:.0%} ({row['referred']} cases)",
+                "errors referred": f"{row['errors_referred']} of {row['errors']}",
+                "error among the rest": _percent(row["error_kept"]),
+                "error of all": _percent(row["error_all"]),
+            }
+            for row in referral["by_share"]
+        ]
+        parts += ["<h2>Referral to an expert</h2>",
+                  f"<p>Referring the least sure cases (uncertainty: "
+                  f"{_esc(referral['uncertainty'])}):</p>",
+                  _records_table(records, index_name="")]
+        model = referral.get("by_the_model")
+        if model:
+            parts.append(
+                f"<p>The model's own referral cut referred "
+                f"{_percent(model['referred'])} of the cases, holding "
+                f"{model['errors_referred']} of the {model['errors']} errors; "
+                f"error among the rest {_percent(model['error_kept'])}.</p>"
+            )
+    rules = sections.get("decision_rules")
+    if rules:
+        records = []
+        for rule in rules:
+            held = rule.get("held_back", {})
+            record = {"threshold": rule.get("threshold"),
+                      "calibration": rule.get("calibration")}
+            for key in ("sensitivity", "specificity", "referred", "error_kept"):
+                if key in held:
+                    record[f"held back {key}"] = held[key]
+            if rule.get("refer_cut") is not None:
+                record["refer from uncertainty"] = rule["refer_cut"]
+            records.append(record)
+        parts += ["<h2>Decision rules learnt by each fold</h2>",
+                  "<p>Chosen on held-back folds of the fold's training data "
+                  "only.</p>", _records_table(records)]
+    return parts
+
+
+def _model_card_html(card: Mapping) -> str:
+    rows = []
+    for key, value in card.items():
+        if isinstance(value, list):
+            cell = "<ul>" + "".join(f"<li>{_esc(v)}</li>" for v in value) + "</ul>"
+        else:
+            cell = _esc(_format_value(value))
+        rows.append(f"<tr><th>{_esc(key)}</th><td>{cell}</td></tr>")
+    return f"<table>{''.join(rows)}</table>"
+
+
 def _figure(png: bytes, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
@@ -138,6 +210,8 @@ def render_evaluation_html(
     params: Mapping,
     versions: Mapping,
     device: str | None,
+    sections: Mapping | None = None,
+    model_card: Mapping | None = None,
 ) -> str:
     """Return the evaluation page as one HTML string.
 
@@ -166,6 +240,11 @@ def render_evaluation_html(
         Versions of Python and the libraries.
     device : str or None
         The compute device used.
+    sections : mapping, default=None
+        ``"calibration"``, ``"referral"`` and ``"decision_rules"`` of the
+        report's JSON, shown as tables.
+    model_card : mapping, default=None
+        Shown first, as a two-column table.
 
     Returns
     -------
@@ -183,7 +262,7 @@ def render_evaluation_html(
     >>> page.startswith("<!DOCTYPE html>")
     True
     """
-    sections = [
+    parts = [
         f"<h1>{_esc(title)}</h1>",
         f'<p class="meta">{_esc(date)}'
         + (f" &middot; device: {_esc(device)}" if device else "")
@@ -193,19 +272,22 @@ def render_evaluation_html(
         f'<p class="{"ok" if grouped else "note"}">{_esc(split_note)}</p>',
         "<h2>Clinical scores (out-of-fold predictions)</h2>",
         report_html,
+        *_clinical_sections_html(sections or {}),
     ]
+    if model_card:
+        parts[2:2] = ["<h2>Model card</h2>", _model_card_html(model_card)]
     if fold_scores:
-        sections += ["<h2>Scores per fold</h2>", _records_table(fold_scores)]
+        parts += ["<h2>Scores per fold</h2>", _records_table(fold_scores)]
     if figures:
-        sections += ["<h2>Figures</h2>"]
-        sections += [_figure(png, caption) for caption, png in figures]
-    sections += [
+        parts += ["<h2>Figures</h2>"]
+        parts += [_figure(png, caption) for caption, png in figures]
+    parts += [
         "<h2>Parameters</h2>",
         _key_value_table(params),
         "<h2>Versions</h2>",
         _key_value_table(versions),
     ]
-    body = "\n".join(sections)
+    body = "\n".join(parts)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -18,6 +18,8 @@ import numpy as np
 __all__ = [
     "plot_confusion_matrix",
     "plot_misclassified",
+    "plot_reliability_diagram",
+    "plot_risk_coverage",
     "plot_roc_curve",
     "plot_training_curves",
 ]
@@ -405,4 +407,113 @@ def plot_misclassified(images, y_true, y_pred, proba, labels, max_images=16):
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"Misclassified images ({shown.size} of {wrong.size} shown)")
+    return fig
+
+
+def plot_reliability_diagram(calibration, ax=None):
+    """Plot the reliability diagram of a calibration report.
+
+    The mean probability of each bin against how often its cases came true,
+    with the diagonal of perfect calibration, drawn by scikit-learn's
+    :class:`~sklearn.calibration.CalibrationDisplay`; a bar chart of the
+    cases in each bin below it.
+
+    Parameters
+    ----------
+    calibration : CalibrationReport
+        From :func:`~sklearn_leukemia.metrics.calibration_report`.
+    ax : matplotlib Axes, default=None
+        Where to draw the curve; None makes a figure with the histogram.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_leukemia.metrics import calibration_report
+    >>> from sklearn_leukemia.report import plot_reliability_diagram
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.random(200)
+    >>> report = calibration_report(rng.random(200) < p, p, pos_label=True,
+    ...                             n_bootstraps=0)
+    >>> fig = plot_reliability_diagram(report)
+    >>> fig.axes[0].get_xlabel()
+    'Mean predicted probability (positive class)'
+    """
+    from sklearn.calibration import CalibrationDisplay
+
+    filled = calibration.bin_count > 0
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        fig, (ax, hist) = plt.subplots(
+            2, 1, figsize=(5.2, 6), height_ratios=(3, 1), layout="constrained",
+            sharex=True,
+        )
+        centers = (calibration.bin_edges[:-1] + calibration.bin_edges[1:]) / 2
+        width = calibration.bin_edges[1] - calibration.bin_edges[0]
+        hist.bar(centers, calibration.bin_count, width=width * 0.9, color="0.6")
+        hist.set_yscale("symlog")
+        hist.set_ylabel("cases")
+        hist.set_xlabel(f"Mean predicted probability ({calibration.kind})")
+    else:
+        fig = ax.figure
+    value, low, high = calibration.ece
+    interval = "" if low is None else f" [{low:.3f}, {high:.3f}]"
+    display = CalibrationDisplay(
+        prob_true=calibration.bin_frequency[filled],
+        prob_pred=calibration.bin_confidence[filled],
+        y_prob=None,
+        estimator_name=f"ECE {value:.3f}{interval}",
+    )
+    display.plot(ax=ax)
+    ax.set_xlabel(f"Mean predicted probability ({calibration.kind})")
+    ax.set_ylabel("Fraction that came true")
+    ax.set_title(f"Reliability ({calibration.n_samples} cases)")
+    return fig
+
+
+def plot_risk_coverage(y_true, y_pred, uncertainty, *, marks=(0.01, 0.02, 0.05),
+                       ax=None):
+    """Plot the error among the cases kept against the share kept.
+
+    The least sure cases are referred first; a dotted line marks each share
+    referred in ``marks``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+    uncertainty : array-like of shape (n_samples,)
+        Higher means less sure.
+    marks : sequence of float, default=(0.01, 0.02, 0.05)
+        Shares referred to mark.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from sklearn_leukemia.report import plot_risk_coverage
+    >>> fig = plot_risk_coverage(["a", "b", "a"], ["a", "a", "a"], [0.1, 0.4, 0.2])
+    >>> fig.axes[0].get_ylabel()
+    'Error among the cases kept'
+    """
+    from sklearn_leukemia.metrics import risk_coverage_curve
+
+    coverage, risk, _ = risk_coverage_curve(y_true, y_pred, uncertainty)
+    fig, ax = _new_axes(ax, figsize=(5.2, 4), layout="constrained")
+    ax.step(np.r_[0.0, coverage], np.r_[risk[0], risk], where="post")
+    for share in marks:
+        ax.axvline(1 - share, color="0.5", linestyle=":", linewidth=1)
+        ax.text(1 - share, ax.get_ylim()[1], f" {share:.0%}", rotation=90,
+                va="top", ha="right", fontsize="x-small", color="0.4")
+    ax.set_xlim(max(0.0, 1 - 4 * max(marks, default=0.05)), 1.0)
+    ax.set_xlabel("Share of cases kept (the rest referred)")
+    ax.set_ylabel("Error among the cases kept")
+    ax.set_title("Risk against coverage")
     return fig

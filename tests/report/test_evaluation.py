@@ -62,7 +62,8 @@ def test_writes_json_html_and_pngs(tmp_path, binary, rgb_images):
     images = np.concatenate([rgb_images, rgb_images])
     paths = _write(tmp_path / "report", binary, images=images)
     assert set(paths) == {"json", "html", "confusion_matrix", "roc_curve",
-                          "training_curves", "misclassified"}
+                          "training_curves", "misclassified",
+                          "reliability_diagram", "risk_coverage"}
     for path in paths.values():
         assert path.is_file() and path.parent == tmp_path / "report"
     for key in ("confusion_matrix", "roc_curve", "training_curves", "misclassified"):
@@ -102,7 +103,7 @@ def test_html_is_self_contained(tmp_path, binary):
     assert "StratifiedGroupKFold(n_splits=2)" in page
     # Every image is embedded, none is a link to a file next to the page.
     sources = [chunk.split('"', 1)[0] for chunk in page.split('src="')[1:]]
-    assert len(sources) == 3
+    assert len(sources) == 5
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(b"\x89PNG")
@@ -210,3 +211,26 @@ def test_html_tables_are_readable(tmp_path, binary):
     assert "<th>lr</th><td>0.003</td>" in page
     assert "<th>contrast</th><td>none</td>" in page
     assert '<td class="num">0.750</td>' in page  # fold scores, 3 decimals
+
+
+def test_calibration_referral_and_model_card_in_every_report(tmp_path, binary):
+    paths = _write(tmp_path, binary)
+    doc = json.loads(paths["json"].read_text())
+    y_true, proba = binary["y_true"], binary["y_score"]
+    from sklearn_leukemia.metrics import expected_calibration_error
+
+    pos = binary.get("pos_label", "ALL")
+    column = binary["labels"].index(pos)
+    assert doc["calibration"]["ece"][0] == pytest.approx(
+        expected_calibration_error(y_true, proba[:, column], pos_label=pos)
+    )
+    shares = doc["referral"]["by_share"]
+    assert [row["rate"] for row in shares] == [0.01, 0.02, 0.05]
+    assert "by_the_model" not in doc["referral"]
+    assert "decision_rules" not in doc
+    card = doc["model_card"]
+    assert card["patient leakage across folds"].startswith("none")
+    assert card["operating point"].startswith("none chosen")
+    assert any("site" in item for item in card["limitations"])
+    page = paths["html"].read_text()
+    assert page.index("<h2>Model card</h2>") < page.index("<h2>Data</h2>")
