@@ -188,7 +188,10 @@ def cross_validate_predictions(
         ``device`` (of the last fold), and for a pipeline with decision
         rules (a ClinicalClassifier) ``uncertainty`` (n_samples,), ``refer``
         (n_samples,) bool or None without a referral cut, and ``decisions``
-        (what each fold learnt); None otherwise.
+        (what each fold learnt); None otherwise. ``explanations``: the
+        Grad-CAM heatmaps of each fold's most confidently misclassified
+        images and surest correct ones per class, ``{row: (image,
+        heatmap)}``, or None for a network Grad-CAM does not explain.
     """
     from sklearn.base import clone
     from tqdm.auto import tqdm
@@ -206,6 +209,7 @@ def cross_validate_predictions(
     uncertainty = np.full(n_samples, np.nan) if decides else None
     refer = np.zeros(n_samples, dtype=bool) if decides else None
     decisions = []
+    explanations = {}
     for fold, (train, test) in enumerate(bar, start=1):
         estimator = clone(pipeline)
         if decides:
@@ -231,6 +235,10 @@ def cross_validate_predictions(
         classes = list(estimator.classes_)
         proba[test] = align_proba(fold_proba, classes, labels)
         y_pred[test] = fold_pred
+        explanations.update(_explain_fold(
+            estimator, X[test], test, y[test], fold_pred,
+            align_proba(fold_proba, classes, labels), labels,
+        ))
         network = estimator.estimator_ if decides else estimator
         network = network[-1] if hasattr(network, "steps") else network
         history = getattr(network, "history", None)
@@ -263,7 +271,45 @@ def cross_validate_predictions(
         "refer": refer if decides and any(d["refer_cut"] is not None
                                           for d in decisions) else None,
         "decisions": decisions if decides else None,
+        "explanations": explanations or None,
     }
+
+
+#: Images of each fold whose heatmaps the report can show: the most
+#: confidently misclassified, and the surest correct ones of each class.
+N_EXPLAINED_WRONG, N_EXPLAINED_RIGHT = 8, 2
+
+
+def _explain_fold(model, X, rows, y_true, y_pred, proba, labels) -> dict:
+    """Heatmaps of a fold's gallery images, by row of the whole set.
+
+    Only for networks that Grad-CAM explains (a pipeline ending with a
+    SECNNClassifier); nothing otherwise.
+    """
+    from sklearn_leukemia.inspection import class_activation_maps
+    from sklearn_leukemia.inspection._cam import _network_parts
+
+    try:
+        _network_parts(model)
+    except (TypeError, ValueError):
+        return {}
+    column = {label: k for k, label in enumerate(labels)}
+    confidence = proba[np.arange(len(y_pred)), [column[p] for p in y_pred]]
+    wrong = np.flatnonzero(y_true != y_pred)
+    chosen = list(wrong[np.argsort(-confidence[wrong], kind="stable")]
+                  [:N_EXPLAINED_WRONG])
+    for label in labels:
+        right = np.flatnonzero((y_true == y_pred) & (y_true == label))
+        chosen += list(right[np.argsort(-confidence[right], kind="stable")]
+                       [:N_EXPLAINED_RIGHT])
+    if not chosen:
+        return {}
+    chosen = np.asarray(chosen)
+    heatmaps, images = class_activation_maps(
+        model, X[chosen], target=list(y_pred[chosen]), return_images=True
+    )
+    return {int(rows[i]): (image, heatmap)
+            for i, image, heatmap in zip(chosen, images, heatmaps)}
 
 
 def _decisions_text(result, y_true) -> str:
@@ -400,7 +446,7 @@ def run(args) -> int:
         data_description=description, pos_label=dataset.pos_label,
         device=result["device"], data_dir=dataset.root,
         uncertainty=result["uncertainty"], refer=result["refer"],
-        decisions=result["decisions"],
+        decisions=result["decisions"], explanations=result["explanations"],
     )
     print(f"\nReport written to {paths['html']} (also report.json and "
           f"{len(paths) - 2} plots in {out}).")

@@ -11,6 +11,7 @@ from sklearn_leukemia.report._evaluation import (
 )
 from sklearn_leukemia.report._plots import (
     plot_confusion_matrix,
+    plot_heatmaps,
     plot_misclassified,
     plot_reliability_diagram,
     plot_risk_coverage,
@@ -21,6 +22,7 @@ from sklearn_leukemia.report._plots import (
 __all__ = [
     "library_versions",
     "plot_confusion_matrix",
+    "plot_heatmaps",
     "plot_misclassified",
     "plot_reliability_diagram",
     "plot_risk_coverage",

@@ -210,6 +210,38 @@ def _clinical_sections(y_true, y_pred, y_score, labels, pos_label, *,
     return sections, figures
 
 
+def _heatmap_figure(explanations, y_true, y_pred, y_score, labels):
+    """Draw the gallery of heatmaps: misclassified first, then correct per class."""
+    from sklearn_leukemia.report._plots import plot_heatmaps
+
+    column = {label: k for k, label in enumerate(labels)}
+
+    def confidence(row):
+        if y_score is None or y_pred[row] not in column:
+            return 0.0
+        return float(y_score[row, column[y_pred[row]]])
+
+    rows = sorted(explanations, key=lambda r: (-confidence(r), r))
+    wrong = [r for r in rows if y_true[r] != y_pred[r]][:8]
+    right = []
+    for label in labels:
+        right += [r for r in rows if y_true[r] == y_pred[r] == label][:2]
+    shown = wrong + right
+    titles = [
+        f"{'WRONG ' if y_true[r] != y_pred[r] else ''}true {y_true[r]}\n"
+        f"pred {y_pred[r]} ({confidence(r):.2f})" for r in shown
+    ]
+    fig = plot_heatmaps([explanations[r][0] for r in shown],
+                        [explanations[r][1] for r in shown], titles)
+    return (
+        "heatmaps",
+        "What the network looked at (Grad-CAM of the class predicted): "
+        f"{len(wrong)} misclassified images, then correct ones of each class",
+        "heatmaps.png",
+        _png(fig),
+    )
+
+
 def _model_card(data, note, grouped, params, sections, labels, pos_label,
                 report) -> dict:
     """Return a short card in the spirit of CLAIM and TRIPOD-AI."""
@@ -324,6 +356,7 @@ def write_evaluation_report(
     uncertainty=None,
     refer=None,
     decisions: Sequence[Mapping] | None = None,
+    explanations: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write report.json, report.html and the PNG figures of an evaluation.
 
@@ -377,6 +410,11 @@ def write_evaluation_report(
     decisions : sequence of mapping, default=None
         What each fold's decision rules learnt (threshold, calibration,
         referral cut and their held-back scores).
+    explanations : mapping of int to (image, heatmap), default=None
+        Heatmaps of some samples, by row
+        (:func:`~sklearn_leukemia.inspection.class_activation_maps`): the
+        report shows those of the most confidently misclassified and of the
+        surest correct ones of each class.
 
     With ``y_score``, the report also holds the calibration (ECE and Brier
     score with bootstrap intervals, a reliability diagram) and what
@@ -447,6 +485,9 @@ def write_evaluation_report(
         n_bootstraps=getattr(report, "n_bootstraps", 1000),
     )
     figures += more
+    if explanations:
+        figures.append(_heatmap_figure(explanations, y_true, y_pred, y_score,
+                                       labels))
     card = _model_card(data_description, note, grouped, params, sections, labels,
                        pos_label, report)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "plot_confusion_matrix",
+    "plot_heatmaps",
     "plot_misclassified",
     "plot_reliability_diagram",
     "plot_risk_coverage",
@@ -516,4 +517,73 @@ def plot_risk_coverage(y_true, y_pred, uncertainty, *, marks=(0.01, 0.02, 0.05),
     ax.set_xlabel("Share of cases kept (the rest referred)")
     ax.set_ylabel("Error among the cases kept")
     ax.set_title("Risk against coverage")
+    return fig
+
+
+def plot_heatmaps(images, heatmaps, titles=None, *, ncols=4, alpha=0.45,
+                  title=None):
+    """Show each image beside itself under its heatmap.
+
+    Parameters
+    ----------
+    images : sequence of ndarray
+        Images ``(H, W)`` or ``(H, W, C)``.
+    heatmaps : sequence of ndarray
+        One ``(H, W)`` map in [0, 1] per image
+        (:func:`~sklearn_leukemia.inspection.class_activation_maps`).
+    titles : sequence of str, default=None
+        One per image.
+    ncols : int, default=4
+        Image pairs per row.
+    alpha : float, default=0.45
+        Opacity of the heatmap over the image.
+    title : str, default=None
+        Title of the figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_leukemia.report import plot_heatmaps
+    >>> fig = plot_heatmaps(np.zeros((3, 8, 8, 3), np.uint8), np.ones((3, 8, 8)),
+    ...                     ["a", "b", "c"])
+    >>> len(fig.axes)
+    6
+    """
+    import matplotlib.pyplot as plt
+
+    if len(images) != len(heatmaps):
+        raise ValueError(
+            f"images has {len(images)} items but heatmaps {len(heatmaps)}."
+        )
+    n = len(images)
+    if n == 0:
+        fig, ax = plt.subplots(figsize=(4, 1.5), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No image to show.", ha="center", va="center")
+        return fig
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, 2 * ncols, figsize=(2.6 * ncols, 1.5 * nrows),
+                             squeeze=False, layout="constrained")
+    for ax in axes.ravel()[2 * n:]:
+        fig.delaxes(ax)
+    for i in range(n):
+        image = _displayable(np.asarray(images[i]))
+        cmap = "gray" if image.ndim == 2 else None
+        plain, overlay = axes.ravel()[2 * i], axes.ravel()[2 * i + 1]
+        plain.imshow(image, cmap=cmap)
+        overlay.imshow(image, cmap=cmap)
+        overlay.imshow(np.asarray(heatmaps[i]), cmap="jet", alpha=alpha,
+                       vmin=0, vmax=1)
+        if titles is not None:
+            plain.set_title(titles[i], fontsize="x-small", loc="left")
+        for ax in (plain, overlay):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
     return fig
