@@ -297,7 +297,8 @@ def _model_card(data, note, grouped, params, sections, labels, pos_label,
     return card
 
 
-def _figures(y_true, y_pred, y_score, labels, pos_label, histories, images):
+def _figures(y_true, y_pred, y_score, labels, pos_label, histories, images,
+             operating_point=None):
     """Draw the report's figures: ``(key, caption, file name, PNG bytes)``."""
     figures: list[tuple[str, str, str, bytes]] = [
         (
@@ -312,7 +313,8 @@ def _figures(y_true, y_pred, y_score, labels, pos_label, histories, images):
             "roc_curve",
             "ROC curve" + ("" if len(labels) == 2 else "s (one-vs-rest)"),
             "roc_curve.png",
-            _png(plot_roc_curve(y_true, y_score, labels, pos_label)),
+            _png(plot_roc_curve(y_true, y_score, labels, pos_label,
+                                operating_point=operating_point)),
         ))
     if histories:
         validated = any(
@@ -472,8 +474,16 @@ def write_evaluation_report(
 
     # Draw every figure before writing anything: a plotting error must not
     # leave a report folder with some files of this run and some of a former.
+    operating_point = None
+    if decisions and pos_label is not None and len(labels) == 2:
+        # Where the decisions made sit on the curve.
+        positive = y_true == pos_label
+        called = y_pred == pos_label
+        operating_point = (float(called[~positive].mean()),
+                           float(called[positive].mean()))
     figures = _figures(
-        y_true, y_pred, y_score, labels, pos_label, histories, images
+        y_true, y_pred, y_score, labels, pos_label, histories, images,
+        operating_point,
     )
     if y_score is not None:
         y_score = np.asarray(y_score, dtype=float)

@@ -130,7 +130,8 @@ def plot_confusion_matrix(y_true, y_pred, labels, ax=None):
     return fig
 
 
-def plot_roc_curve(y_true, y_score, labels, pos_label=None, ax=None):
+def plot_roc_curve(y_true, y_score, labels, pos_label=None, ax=None, *,
+                   operating_point=None):
     """Plot ROC curves: one for a binary task, one-vs-rest per class otherwise.
 
     Drawn by :class:`sklearn.metrics.RocCurveDisplay`, with the area under
@@ -150,6 +151,9 @@ def plot_roc_curve(y_true, y_score, labels, pos_label=None, ax=None):
         classes; with more it must be None (every class gets its curve).
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
+    operating_point : (float, float) or None, default=None
+        ``(false positive rate, sensitivity)`` of the decisions made, marked
+        on the curve of a binary task.
 
     Returns
     -------
@@ -201,6 +205,11 @@ def plot_roc_curve(y_true, y_score, labels, pos_label=None, ax=None):
             ax=ax,
             plot_chance_level=n == len(curves) - 1,
         )
+    if operating_point is not None and len(labels) == 2:
+        fpr, tpr = operating_point
+        ax.plot([fpr], [tpr], marker="o", color="crimson", linestyle="none",
+                label=f"operating point (sens. {tpr:.1%}, spec. {1 - fpr:.1%})")
+        ax.legend(loc="lower right")
     ax.set_title("ROC curve" if len(labels) == 2 else "ROC curves (one-vs-rest)")
     ax.set_xlabel("False positive rate (1 - specificity)")
     ax.set_ylabel("True positive rate (sensitivity)")

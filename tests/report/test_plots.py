@@ -217,3 +217,34 @@ def test_misclassified_rejects_bad_max_images(rgb_images, max_images):
 def test_misclassified_rejects_misaligned_images(rgb_images):
     with pytest.raises(ValueError, match="images has 12 items but y_true has 2"):
         plot_misclassified(rgb_images, [0, 1], [1, 0], [[0, 1], [1, 0]], [0, 1])
+
+
+def test_roc_curve_marks_the_operating_point():
+    from sklearn_leukemia.report import plot_roc_curve
+
+    fig = plot_roc_curve(["normal", "ALL", "ALL", "normal"],
+                         [[0.2, 0.8], [0.7, 0.3], [0.9, 0.1], [0.4, 0.6]],
+                         labels=["ALL", "normal"], pos_label="ALL",
+                         operating_point=(0.5, 1.0))
+    marked = [line for line in fig.axes[0].get_lines()
+              if line.get_label().startswith("operating point")]
+    assert len(marked) == 1
+    assert marked[0].get_label() == "operating point (sens. 100.0%, spec. 50.0%)"
+    np.testing.assert_allclose(marked[0].get_xydata(), [[0.5, 1.0]])
+
+
+def test_reliability_and_risk_coverage_figures():
+    from sklearn_leukemia.metrics import calibration_report
+    from sklearn_leukemia.report import plot_reliability_diagram, plot_risk_coverage
+
+    rng = np.random.default_rng(0)
+    p = rng.random(300)
+    y = rng.random(300) < p
+    fig = plot_reliability_diagram(calibration_report(y, p, pos_label=True,
+                                                      n_bootstraps=0))
+    assert fig.axes[0].get_legend_handles_labels()[1][-1].startswith("ECE 0.0")
+    fig = plot_risk_coverage(y, p > 0.5, 1 - np.maximum(p, 1 - p))
+    (curve,) = [line for line in fig.axes[0].get_lines()
+                if line.get_drawstyle().startswith("steps")]
+    x, risk = curve.get_xydata().T
+    assert x[-1] == 1.0 and risk[-1] == pytest.approx(np.mean(y != (p > 0.5)))
