@@ -579,31 +579,71 @@ def _check_clinical_model(model, key: str) -> None:
             f"{key}.fitted.estimator_ is not fitted or predicts classes that "
             "are not the model's classes_."
         )
-    calibrator = model.calibrator_
-    if calibrator is not None and (
-        list(map(str, np.asarray(getattr(calibrator, "classes_", [])).ravel()))
-        != classes
-        or len(calibrator.thresholds_x_) != len(calibrator.thresholds_y_)
-        or any(np.shape(a) != np.shape(b) for a, b in
-               zip(calibrator.thresholds_x_, calibrator.thresholds_y_))
-    ):
-        raise _Refused(f"{key}.fitted.calibrator_ does not fit the model's classes_.")
+    if model.calibrator_ is not None:
+        _check_calibrator(model.calibrator_, classes, f"{key}.fitted.calibrator_")
     positive = model.positive_
     if positive is not None and (
-        np.asarray(positive).dtype != bool or np.shape(positive) != (len(classes),)
-        or np.all(positive)
+        not isinstance(positive, np.ndarray) or positive.dtype != bool
+        or positive.shape != (len(classes),) or positive.all() or not positive.any()
     ):
         raise _Refused(
             f"{key}.fitted.positive_ must mark some, not all, of the "
             f"{len(classes)} classes."
         )
-    for name in ("threshold_", "refer_cut_"):
-        value = getattr(model, name)
-        if value is not None and (
-            not isinstance(value, float) or np.isnan(value)
-            or (name == "threshold_" and positive is None)
-        ):
-            raise _Refused(f"{key}.fitted.{name} is {value!r}.")
+    threshold = model.threshold_
+    if threshold is not None and (
+        not isinstance(threshold, float) or not 0.0 <= threshold <= 1.0
+        or positive is None
+    ):
+        raise _Refused(
+            f"{key}.fitted.threshold_ is {threshold!r}; a threshold is a "
+            "probability of a positive side."
+        )
+    cut = model.refer_cut_
+    if cut is not None and (not isinstance(cut, float) or not cut >= 0.0):
+        raise _Refused(f"{key}.fitted.refer_cut_ is {cut!r}.")
+    results = model.cv_results_
+    if not isinstance(results, dict) or not all(
+        isinstance(v, (int, float)) or v is None for v in results.values()
+    ):
+        raise _Refused(f"{key}.fitted.cv_results_ must map names to numbers.")
+
+
+def _check_calibrator(calibrator, classes: list, key: str) -> None:
+    """Refuse a calibrator that would not map probabilities to probabilities."""
+    from sklearn_leukemia.decision._calibration import _ProbabilityCalibrator
+
+    if type(calibrator) is not _ProbabilityCalibrator:
+        raise _Refused(f"{key} is a {type(calibrator).__name__}, not a calibrator.")
+    if list(map(str, np.asarray(getattr(calibrator, "classes_", [])).ravel())) != (
+        classes
+    ):
+        raise _Refused(f"{key} does not fit the model's classes_.")
+    columns = 1 if len(classes) == 2 else len(classes)
+    method = calibrator.method
+    if method == "temperature":
+        value = calibrator.temperature_
+        if not isinstance(value, float) or not (np.isfinite(value) and value > 0):
+            raise _Refused(f"{key}.temperature_ is {value!r}; expected a "
+                           "positive number.")
+    elif method == "sigmoid":
+        ab = np.asarray(calibrator.sigmoid_)
+        if ab.shape != (columns, 2) or not np.all(np.isfinite(ab)):
+            raise _Refused(f"{key}.sigmoid_ must be {columns} finite (a, b) pairs.")
+    else:
+        xs, ys = calibrator.thresholds_x_, calibrator.thresholds_y_
+        if not (isinstance(xs, list) and isinstance(ys, list)
+                and len(xs) == len(ys) == columns):
+            raise _Refused(f"{key} must hold {columns} isotonic step function(s).")
+        for x, y in zip(xs, ys):
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            if (x.ndim != 1 or x.shape != y.shape or x.size == 0
+                    or np.any(np.diff(x) < 0) or np.any(np.diff(y) < 0)
+                    or not np.all((y >= 0) & (y <= 1))):
+                raise _Refused(
+                    f"{key} holds an isotonic step function that is not "
+                    "increasing from probabilities to probabilities."
+                )
 
 
 # Checks that a loaded model's parts fit together, by class.

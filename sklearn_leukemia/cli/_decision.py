@@ -12,7 +12,14 @@ import argparse
 
 from sklearn_leukemia.cli._io import UsageError
 
-__all__ = ["add_decision_options", "decision_model", "wants_decisions"]
+__all__ = [
+    "add_decision_options",
+    "check_decision_options",
+    "decision_model",
+    "describe_decisions",
+    "positive_side",
+    "wants_decisions",
+]
 
 _CALIBRATIONS = ("isotonic", "sigmoid", "temperature")
 
@@ -98,13 +105,35 @@ def check_decision_options(args, *, patient_model: bool) -> None:
     targets = args.target_sensitivity is not None or (
         args.target_specificity is not None
     )
-    if targets and not args.positive_classes:
-        option = ("--target-sensitivity" if args.target_sensitivity is not None
-                  else "--target-specificity")
-        raise UsageError(
-            f"{option} sets the operating point of a binary question: name "
-            "its positive classes with --positive-classes."
-        )
+    if targets and args.data is None and not args.positive_classes:
+        raise UsageError(_needs_positive(args))
+
+
+def _needs_positive(args) -> str:
+    option = ("--target-sensitivity" if args.target_sensitivity is not None
+              else "--target-specificity")
+    return (f"{option} sets the operating point of a binary question: name "
+            "its positive classes with --positive-classes.")
+
+
+def positive_side(args, dataset, fit_classes: bool):
+    """Return the classes of the positive side the model fits, or None.
+
+    The positive classes of a model of the classes, the positive side's
+    label of a model of the two sides, or the positive class of a binary
+    layout (C-NMC, ALL-IDB). A target sensitivity or specificity without one
+    is a usage error.
+    """
+    positive = None
+    if dataset.sides is not None:
+        positive = list(dataset.sides.positive) if fit_classes else [
+            dataset.pos_label]
+    elif dataset.pos_label is not None:
+        positive = [dataset.pos_label]
+    if positive is None and (args.target_sensitivity is not None
+                             or args.target_specificity is not None):
+        raise UsageError(_needs_positive(args))
+    return positive
 
 
 def decision_model(args, pipeline, positive_classes):
@@ -123,22 +152,29 @@ def decision_model(args, pipeline, positive_classes):
 
 
 def describe_decisions(model) -> str:
-    """One line saying what a fitted ClinicalClassifier decides by."""
-    parts = []
+    """Return one line saying what a fitted ClinicalClassifier decides by."""
     results = model.cv_results_
+
+    def share(key, digits=2):
+        value = results.get(key)
+        if not isinstance(value, (int, float)) or value != value:  # NaN
+            return "undefined"
+        return f"{value:.{digits}%}"
+
+    parts = []
     if model.threshold_ is not None:
         sides = "+".join(map(str, model.classes_[model.positive_]))
         parts.append(
             f"threshold {model.threshold_:.4g} on P({sides}) (held back: "
-            f"sensitivity {results['sensitivity']:.2%}, specificity "
-            f"{results['specificity']:.2%})"
+            f"sensitivity {share('sensitivity')}, specificity "
+            f"{share('specificity')})"
         )
     if model.calibrator_ is not None:
         parts.append(f"{model.calibration} calibration")
     if model.refer_cut_ is not None:
         parts.append(
             f"refers uncertainty >= {model.refer_cut_:.4g} (held back: "
-            f"{results['referred']:.1%} referred, error {results['error_all']:.2%} "
-            f"-> {results['error_kept']:.2%} on the rest)"
+            f"{share('referred', 1)} referred, error {share('error_all')} -> "
+            f"{share('error_kept')} on the rest)"
         )
     return "; ".join(parts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from sklearn_leukemia.cli._decision import (
     add_decision_options,
     check_decision_options,
     decision_model,
+    positive_side,
     wants_decisions,
 )
 from sklearn_leukemia.cli._io import UsageError
@@ -143,6 +145,8 @@ def _binary(y, proba, labels, sides):
     if score is None:
         return merged, None
     negative, positive = sides.names
+    # float32 probabilities may sum past 1 by a rounding unit.
+    score = np.clip(score, 0.0, 1.0)
     columns = {negative: 1.0 - score, positive: score}
     return merged, np.column_stack([columns[name] for name in sorted(columns)])
 
@@ -237,7 +241,7 @@ def cross_validate_predictions(
         y_pred[test] = fold_pred
         explanations.update(_explain_fold(
             estimator, X[test], test, y[test], fold_pred,
-            align_proba(fold_proba, classes, labels), labels,
+            align_proba(fold_proba, classes, labels), labels, merge,
         ))
         network = estimator.estimator_ if decides else estimator
         network = network[-1] if hasattr(network, "steps") else network
@@ -280,11 +284,14 @@ def cross_validate_predictions(
 N_EXPLAINED_WRONG, N_EXPLAINED_RIGHT = 8, 2
 
 
-def _explain_fold(model, X, rows, y_true, y_pred, proba, labels) -> dict:
+def _explain_fold(model, X, rows, y_true, y_pred, proba, labels, merge=None) -> dict:
     """Heatmaps of a fold's gallery images, by row of the whole set.
 
-    Only for networks that Grad-CAM explains (a pipeline ending with a
-    SECNNClassifier); nothing otherwise.
+    The images are chosen as the report judges them (by side when classes
+    are read as two sides); each heatmap explains the class the network
+    predicted. Only for networks that Grad-CAM explains (a pipeline ending
+    with a SECNNClassifier): nothing otherwise, and a warning when Grad-CAM
+    fails, since the heatmaps are an extra of the report.
     """
     from sklearn_leukemia.inspection import class_activation_maps
     from sklearn_leukemia.inspection._cam import _network_parts
@@ -293,6 +300,11 @@ def _explain_fold(model, X, rows, y_true, y_pred, proba, labels) -> dict:
         _network_parts(model)
     except (TypeError, ValueError):
         return {}
+    classes_predicted = y_pred
+    if merge is not None:
+        y_true, _ = _binary(y_true, None, labels, merge)
+        y_pred, proba = _binary(y_pred, proba, labels, merge)
+        labels = sorted(merge.names)
     column = {label: k for k, label in enumerate(labels)}
     confidence = proba[np.arange(len(y_pred)), [column[p] for p in y_pred]]
     wrong = np.flatnonzero(y_true != y_pred)
@@ -305,9 +317,15 @@ def _explain_fold(model, X, rows, y_true, y_pred, proba, labels) -> dict:
     if not chosen:
         return {}
     chosen = np.asarray(chosen)
-    heatmaps, images = class_activation_maps(
-        model, X[chosen], target=list(y_pred[chosen]), return_images=True
-    )
+    try:
+        heatmaps, images = class_activation_maps(
+            model, X[chosen], target=list(classes_predicted[chosen]),
+            return_images=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - an extra must not end the run
+        warnings.warn(f"no heatmaps for this fold: Grad-CAM failed ({exc}).",
+                      UserWarning, stacklevel=2)
+        return {}
     return {int(rows[i]): (image, heatmap)
             for i, image, heatmap in zip(chosen, images, heatmaps)}
 
@@ -401,11 +419,8 @@ def run(args) -> int:
               f"{negative} from their predictions.", file=sys.stderr)
     model = pipeline
     if wants_decisions(args):
-        positive_classes = None
-        if dataset.sides is not None:
-            positive_classes = (merge.positive if merge is not None
-                                else [dataset.pos_label])
-        model = decision_model(args, pipeline, positive_classes)
+        model = decision_model(args, pipeline,
+                               positive_side(args, dataset, merge is not None))
         print(f"Each fold learns its decision rules on {args.decision_cv} "
               "held-back folds of its training images.", file=sys.stderr)
     result = cross_validate_predictions(

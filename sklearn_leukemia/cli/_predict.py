@@ -8,10 +8,12 @@ Pro) answers the binary question too: two more columns, ``binary_proba``
 read it. A model saved by ``train --fit-classes`` records its positive
 classes, so predict adds the two columns without the option.
 
-A model trained with decision rules (``train --target-sensitivity``,
-``--calibration``, ``--refer-rate``) writes its decision: ``predicted`` (and
-``binary_predicted``) at its stored threshold, the calibrated probabilities,
-an ``uncertainty`` column and, when it refers, a ``refer`` column (yes/no).
+Every row ends with an ``uncertainty``: one minus the probability of the
+predicted class. A model trained with decision rules (``train
+--target-sensitivity``, ``--calibration``, ``--refer-rate``) writes its
+decision: ``predicted`` (and ``binary_predicted``) at its stored threshold,
+the calibrated probabilities, the uncertainty of its call and, when it
+refers, a ``refer`` column (yes/no).
 
 Each image is decoded once, and rows are written as each chunk of images is
 predicted; an ``--output`` file appears, whole, only when every row is in
@@ -152,10 +154,9 @@ def _header(classes: list, sides, model=None) -> list[str]:
     header = ["file", *[f"proba_{label}" for label in classes], "predicted"]
     if sides is not None:
         header += ["binary_proba", "binary_predicted"]
-    if model is not None and _decides(model):
-        header.append("uncertainty")
-        if model.refer_cut_ is not None:
-            header.append("refer")
+    header.append("uncertainty")
+    if model is not None and _decides(model) and model.refer_cut_ is not None:
+        header.append("refer")
     return header
 
 
@@ -174,9 +175,16 @@ def _rows(files, classes: list, proba: np.ndarray, sides=None, pred=None,
         # model with a threshold predicts a class of the side it calls).
         named, score = merge_to_binary(pred, proba, classes, sides)
         extra = [[f"{p:.6f}", side] for p, side in zip(score, named)]
+    if decision is None:
+        from sklearn_leukemia.decision import decision_uncertainty
+
+        # Of the class predicted: one minus its probability.
+        uncertainty = decision_uncertainty(proba)
+    else:
+        uncertainty = decision.uncertainty
+    for more, u in zip(extra, uncertainty):
+        more.append(f"{u:.6f}")
     if decision is not None:
-        for more, u in zip(extra, decision.uncertainty):
-            more.append(f"{u:.6f}")
         if decision.refer is not None:
             for more, refer in zip(extra, decision.refer):
                 more.append("yes" if refer else "no")
@@ -366,8 +374,8 @@ def run(args) -> int:
         own = [str(c) for c in np.asarray(classes, dtype=object)[positive]]
         if args.positive_classes and sorted(args.positive_classes) != sorted(own):
             raise UsageError(
-                f"{args.model} decides at a threshold for the positive classes "
-                f"{own}; --positive-classes cannot ask another question of it."
+                f"{args.model} decides for the positive classes {own}; "
+                "--positive-classes cannot ask another question of it."
             )
         positive_names = own
     if _decides(model):

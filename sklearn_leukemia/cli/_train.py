@@ -23,6 +23,7 @@ from sklearn_leukemia.cli._decision import (
     check_decision_options,
     decision_model,
     describe_decisions,
+    positive_side,
     wants_decisions,
 )
 from sklearn_leukemia.cli._io import UsageError
@@ -87,12 +88,8 @@ def run(args) -> int:
         classes = class_counts(target)
     model = pipeline
     if wants_decisions(args):
-        # The positive side: the positive classes of a model of the classes,
-        # or the positive side's label of a model of the two sides.
-        positive = None
-        if dataset.sides is not None:
-            positive = dataset.sides.positive if fit_classes else [dataset.pos_label]
-        model = decision_model(args, pipeline, positive)
+        model = decision_model(args, pipeline,
+                               positive_side(args, dataset, fit_classes))
         print(f"Learning the decision rules on {args.decision_cv} held-back "
               "folds of the training images, then fitting on all of them.",
               file=sys.stderr)

@@ -6,7 +6,7 @@ calibration follow :class:`sklearn.calibration.CalibratedClassifierCV`: the
 positive class of a binary model, or each class one-vs-rest then normalised
 to sum to one (the tests compare the two). Temperature scaling divides the
 log-probabilities by one number ``T`` fitted by log-loss (Guo et al., 2017),
-which changes no ranking and no predicted class.
+which changes no predicted class.
 
 The fitted state is plain arrays, so a model file holds it without pickle.
 """
@@ -39,9 +39,10 @@ def _check_proba(proba, n_classes=None) -> np.ndarray:
         raise ValueError(
             f"expected {n_classes} probability columns; got {proba.shape[1]}."
         )
-    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1 + 1e-6:
+    if (not np.all(np.isfinite(proba)) or proba.min() < -1e-6
+            or proba.max() > 1 + 1e-6):
         raise ValueError("probabilities must be finite and in [0, 1].")
-    return proba
+    return np.clip(proba, 0.0, 1.0)
 
 
 def _platt(score: np.ndarray, positive: np.ndarray) -> tuple[float, float]:

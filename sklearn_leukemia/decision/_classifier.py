@@ -5,6 +5,7 @@ Each is learnt on held-back folds of the training data.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -89,7 +90,7 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         calibrate the positive class of a binary model, or each class
         one-vs-rest and normalise (as scikit-learn does); temperature
         scaling divides the log-probabilities by one fitted number, which
-        changes no ranking and no class.
+        changes no predicted class.
     refer_rate : float in [0, 1) or None, default=None
         Share of cases to refer: the cut is the uncertainty of the most
         uncertain ``refer_rate`` of the held-back cases.
@@ -97,7 +98,8 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         How the training data are split for the held-back predictions. An
         int gives :class:`~sklearn.model_selection.StratifiedKFold`, or
         :class:`~sklearn.model_selection.StratifiedGroupKFold` when ``fit``
-        gets ``groups`` (no patient on both sides), unshuffled.
+        gets ``groups`` (no patient on both sides), unshuffled. A model
+        file (:func:`~sklearn_leukemia.save_model`) holds an int only.
 
     Attributes
     ----------
@@ -127,6 +129,16 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         scoring.
     sklearn.calibration.CalibratedClassifierCV : Calibration, also by
         ensembles of the fold models.
+
+    Notes
+    -----
+    Inside :func:`~sklearn.model_selection.cross_validate` or
+    :class:`~sklearn.model_selection.GridSearchCV`, ``groups`` reach the
+    outer split only. To keep a patient's images together in the held-back
+    folds too, enable scikit-learn's metadata routing
+    (``sklearn.set_config(enable_metadata_routing=True)``), request them
+    with ``model.set_fit_request(groups=True)`` and pass
+    ``params={"groups": groups}``.
 
     Examples
     --------
@@ -215,6 +227,11 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"positive_classes {unknown} are not among the classes {known}."
             )
         positive = np.array([c in wanted for c in known])
+        if not positive.any():
+            raise ValueError(
+                "positive_classes is empty; name the classes of the positive "
+                "(disease) side."
+            )
         if positive.all():
             raise ValueError(
                 f"positive_classes names every class {known}; the negative "
@@ -230,7 +247,8 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                     f"cv={self.cv} holds back part of the training data for "
                     "the decision rules, but class "
                     f"{_plain(labels[counts.argmin()])!r} has only "
-                    f"{counts.min()} samples; lower cv."
+                    f"{counts.min()} samples; lower cv (--decision-cv on the "
+                    "command line)."
                 )
             if groups is not None:
                 return StratifiedGroupKFold(self.cv)
@@ -324,12 +342,12 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.estimator_ = clone(template).fit(X, y)
         return self
 
-    def _learn_rules(self, proba: np.ndarray, y: np.ndarray) -> None:
+    def _learn_rules(self, raw: np.ndarray, y: np.ndarray) -> None:
         """Fit the calibrator, the threshold and the referral cut on held-back data."""
         if self.calibration is not None:
             self.calibrator_ = _ProbabilityCalibrator(method=self.calibration)
-            self.calibrator_.fit(proba, y)
-            proba = self.calibrator_.predict_proba(proba)
+            self.calibrator_.fit(raw, y)
+        proba = self._calibrated(raw)
         results = self.cv_results_
         if self.positive_ is not None:
             score = proba[:, self.positive_].sum(axis=1)
@@ -342,28 +360,39 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 self.threshold_ = threshold_for_specificity(
                     score, truth, self.target_specificity
                 )
-            called = score >= (0.5 if self.threshold_ is None else self.threshold_)
+            # What predict calls: the side at the threshold, or the side of
+            # the most probable class.
+            called = np.isin(self._labels(proba), self.classes_[self.positive_])
             results.update(
                 threshold=self.threshold_,
                 sensitivity=float(called[truth].mean()),
                 specificity=float((~called[~truth]).mean()),
             )
         if self.refer_rate is not None:
-            uncertainty = self._uncertainty(proba)
+            uncertainty = self._uncertainty(proba, raw)
             self.refer_cut_ = referral_cut(uncertainty, self.refer_rate)
             predicted = self._labels(proba)
-            if self.positive_ is None:
+            if self.threshold_ is None:
                 wrong = predicted != y
             else:  # the uncertainty judges the side called
                 sides = self.classes_[self.positive_]
                 wrong = np.isin(predicted, sides) != np.isin(y, sides)
             kept = uncertainty < self.refer_cut_
+            referred = float(1 - kept.mean())
             results.update(
                 refer_cut=self.refer_cut_,
-                referred=float(1 - kept.mean()),
+                referred=referred,
                 error_all=float(wrong.mean()),
                 error_kept=float(wrong[kept].mean()) if kept.any() else float("nan"),
             )
+            if referred > 1.5 * self.refer_rate + 1 / len(y):
+                warnings.warn(
+                    f"refer_rate={self.refer_rate:g} asked for, but "
+                    f"{referred:.1%} of the held-back cases tie at or above the "
+                    "referral cut: the model's uncertainties take few values.",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     # -- predict ------------------------------------------------------------
 
@@ -375,9 +404,28 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         masked = np.where(called[:, None] == self.positive_[None, :], proba, -1.0)
         return self.classes_[masked.argmax(axis=1)]
 
-    def _uncertainty(self, proba: np.ndarray) -> np.ndarray:
-        return decision_uncertainty(proba, positive=self.positive_,
-                                    threshold=self.threshold_)
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return raw if self.calibrator_ is None else self.calibrator_.predict_proba(raw)
+
+    def _uncertainty(self, proba: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """Return the uncertainty of the call predict makes.
+
+        Of the side at a threshold, else of the most probable class. Ties
+        of calibrated values (isotonic calibration makes steps) are broken
+        by the uncalibrated ones, which move the value by at most 1e-6.
+        """
+        positive = None if self.threshold_ is None else self.positive_
+        calibrated = decision_uncertainty(proba, positive=positive,
+                                          threshold=self.threshold_)
+        if self.calibrator_ is None:
+            return calibrated
+        return calibrated + 1e-6 * decision_uncertainty(raw, positive=positive)
+
+    def _raw_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        proba = self.estimator_.predict_proba(X)
+        return align_proba(proba, [_plain(c) for c in self.estimator_.classes_],
+                           [_plain(c) for c in self.classes_])
 
     def predict_proba(self, X) -> np.ndarray:
         """Return the (calibrated) class probabilities of ``X``.
@@ -392,13 +440,7 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        check_is_fitted(self, "estimator_")
-        proba = self.estimator_.predict_proba(X)
-        proba = align_proba(proba, [_plain(c) for c in self.estimator_.classes_],
-                            [_plain(c) for c in self.classes_])
-        if self.calibrator_ is not None:
-            proba = self.calibrator_.predict_proba(proba)
-        return proba
+        return self._calibrated(self._raw_proba(X))
 
     def predict(self, X) -> np.ndarray:
         """Return the decision for each sample.
@@ -410,8 +452,12 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self._labels(self.predict_proba(X))
 
     def predict_uncertainty(self, X) -> np.ndarray:
-        """Return how unsure each decision is (see :func:`decision_uncertainty`)."""
-        return self._uncertainty(self.predict_proba(X))
+        """Return how unsure each decision is, from 0 (certain) up.
+
+        Of the side called at a threshold, else of the most probable class
+        (:func:`decision_uncertainty`).
+        """
+        return self.decide(X).uncertainty
 
     def predict_referral(self, X) -> np.ndarray:
         """Return whether each case is referred to an expert.
@@ -427,7 +473,7 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 "this model refers no cases: fit it with refer_rate=... to "
                 "learn a referral cut."
             )
-        return self.predict_uncertainty(X) >= self.refer_cut_
+        return self.decide(X).refer
 
     def decide(self, X) -> Bunch:
         """Everything about each case from one pass of the model.
@@ -446,12 +492,13 @@ class ClinicalClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             ``uncertainty`` and ``refer`` (bool, or None without a referral
             cut).
         """
-        proba = self.predict_proba(X)
+        raw = self._raw_proba(X)
+        proba = self._calibrated(raw)
         predicted = self._labels(proba)
         positive = None
         if self.positive_ is not None:
             positive = np.isin(predicted, self.classes_[self.positive_])
-        uncertainty = self._uncertainty(proba)
+        uncertainty = self._uncertainty(proba, raw)
         refer = None if self.refer_cut_ is None else uncertainty >= self.refer_cut_
         return Bunch(predicted=predicted, proba=proba, positive=positive,
                      uncertainty=uncertainty, refer=refer)

@@ -182,8 +182,9 @@ def referral_cut(uncertainty, rate: float) -> float:
     """Return the uncertainty from which the ``rate`` most unsure cases are referred.
 
     Cases whose uncertainty is at or above the cut are referred: the
-    ``round(rate * n)`` most uncertain of the held-back ones (more when
-    several tie at the cut). A rate of 0 refers none (an infinite cut).
+    ``ceil(rate * n)`` most uncertain of the held-back ones (more when
+    several tie at the cut), so that any positive rate refers some. A rate
+    of 0 refers none (an infinite cut).
 
     Parameters
     ----------
@@ -203,7 +204,7 @@ def referral_cut(uncertainty, rate: float) -> float:
     0.3
     """
     ranked = np.sort(np.asarray(uncertainty, dtype=float).ravel())[::-1]
-    n_referred = int(math.floor(rate * ranked.shape[0] + 0.5))
+    n_referred = math.ceil(rate * ranked.shape[0] - 1e-9)
     if n_referred == 0:
         return math.inf
     return float(ranked[n_referred - 1])

@@ -57,8 +57,12 @@ def _check_inputs(y_true, y_prob, labels, pos_label):
         raise ValueError(
             f"y_true has {n} samples but y_prob has {y_prob.shape[0]} rows."
         )
-    if not np.all(np.isfinite(y_prob)) or y_prob.min() < 0 or y_prob.max() > 1:
+    # float32 probabilities summed or taken from one may leave [0, 1] by a
+    # rounding unit.
+    if (not np.all(np.isfinite(y_prob)) or y_prob.min() < -1e-6
+            or y_prob.max() > 1 + 1e-6):
         raise ValueError("y_prob must hold probabilities in [0, 1], without NaN.")
+    y_prob = np.clip(y_prob, 0.0, 1.0)
     if one_column:
         positive = (y_true == pos_label).astype(float)
         p = y_prob[:, 0]

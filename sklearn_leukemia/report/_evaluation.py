@@ -260,20 +260,22 @@ def _model_card(data, note, grouped, params, sections, labels, pos_label,
                                           "max_epochs", "augment", "tta")
                   if k in params},
     }
-    rules = sections.get("decision_rules")
-    if rules:
-        thresholds = [r["threshold"] for r in rules if r["threshold"] is not None]
-        if thresholds:
-            card["operating point"] = (
-                f"threshold on the positive side's probability chosen on "
-                f"held-back folds of each training set, from {min(thresholds):.4g} "
-                f"to {max(thresholds):.4g} over the folds"
-            )
-        calibrations = {r["calibration"] for r in rules}
-        card["calibration"] = ", ".join(sorted(map(str, calibrations)))
+    rules = sections.get("decision_rules") or []
+    thresholds = [r["threshold"] for r in rules if r["threshold"] is not None]
+    if thresholds:
+        card["operating point"] = (
+            f"threshold on the positive side's probability chosen on "
+            f"held-back folds of each training set, from {min(thresholds):.4g} "
+            f"to {max(thresholds):.4g} over the folds"
+        )
     else:
         card["operating point"] = "none chosen: the most probable class"
-        card["calibration"] = "none"
+    calibrations = sorted({str(r["calibration"]) for r in rules
+                           if r["calibration"] is not None})
+    card["calibration"] = (
+        ", ".join(calibrations) + " calibration on held-back folds"
+        if calibrations else "none"
+    )
     calibration = sections.get("calibration")
     if calibration:
         value, low, high = calibration["ece"]
@@ -475,7 +477,8 @@ def write_evaluation_report(
     # Draw every figure before writing anything: a plotting error must not
     # leave a report folder with some files of this run and some of a former.
     operating_point = None
-    if decisions and pos_label is not None and len(labels) == 2:
+    if (decisions and pos_label is not None and len(labels) == 2
+            and any(d.get("threshold") is not None for d in decisions)):
         # Where the decisions made sit on the curve.
         positive = y_true == pos_label
         called = y_pred == pos_label

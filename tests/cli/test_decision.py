@@ -77,7 +77,7 @@ def test_predict_refuses_another_question_of_a_thresholded_model(trained, tmp_pa
     data, out = trained
     status = main(["predict", str(out), str(data), "--positive-classes", "Pre"])
     assert status == 2
-    assert "decides at a threshold for the positive classes" in capsys.readouterr().err
+    assert "decides for the positive classes" in capsys.readouterr().err
 
 
 def test_evaluate_reports_operating_point_calibration_and_referral(tmp_path, capsys):
@@ -131,3 +131,20 @@ def test_decision_options_are_refused_for_a_patient_model(tmp_path, capsys):
                    "--calibration", "isotonic", "--out", str(tmp_path / "m.slk")])
     assert status == 2
     assert "ClinicalClassifier(estimator=PatientClassifier" in capsys.readouterr().err
+
+
+def test_a_binary_layout_has_its_own_positive_class(tmp_path, capsys):
+    # ALL-IDB names the leukemic images ImNNN_1: no --positive-classes needed.
+    rng = np.random.default_rng(3)
+    data = tmp_path / "ALL_IDB2" / "img"
+    data.mkdir(parents=True)
+    for i in range(12):
+        pixels = np.clip(rng.normal(80 + 80 * (i % 2), 30, (20, 20, 3)), 0, 255)
+        Image.fromarray(pixels.astype(np.uint8)).save(data / f"Im{i:03d}_{i % 2}.tif")
+    out = tmp_path / "m.slk"
+    status = main(["train", str(tmp_path / "ALL_IDB2"), "--target-sensitivity", "0.9",
+                   "--decision-cv", "2", *TINY, "--out", str(out)])
+    assert status == 0, capsys.readouterr().err
+    model = load_model(out)
+    assert model.threshold_ is not None
+    assert list(model.classes_[model.positive_]) == ["blast"]

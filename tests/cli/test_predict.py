@@ -61,7 +61,8 @@ def test_predict_round_trip_to_stdout(trained, capsys):
     out = capsys.readouterr().out
     assert status == 0
     rows = _rows(out)
-    assert rows[0] == ["file", "proba_Benign", "proba_Early+Pre", "predicted"]
+    assert rows[0] == ["file", "proba_Benign", "proba_Early+Pre", "predicted",
+                       "uncertainty"]
     files = [row[0] for row in rows[1:]]
     # Folder contents sorted, then the file, in the order given.
     assert files == [str(data / "Pre" / f"Pre_{i}.png") for i in range(5)] + [
@@ -255,7 +256,8 @@ def test_predict_adds_the_recorded_binary_answer(trained_classes, capsys):
                  "--positive-classes", "Early", "Pre"]) == 0
     # The same CSV as naming the recorded classes, and a line that says so.
     assert recorded.out == capsys.readouterr().out
-    assert _rows(recorded.out)[0][-2:] == ["binary_proba", "binary_predicted"]
+    assert _rows(recorded.out)[0][-3:] == ["binary_proba", "binary_predicted",
+                                           "uncertainty"]
     message = "positive classes ['Early', 'Pre'] (recorded in the model file)"
     assert message in recorded.err
 
@@ -289,7 +291,8 @@ def test_predict_positive_classes_reads_a_model_of_classes(trained_classes, caps
                  "Pre", "Early"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert rows[0] == ["file", "proba_Benign", "proba_Early", "proba_Pre",
-                       "predicted", "binary_proba", "binary_predicted"]
+                       "predicted", "binary_proba", "binary_predicted",
+                       "uncertainty"]
     assert len(rows) == 1 + 15
     for row in rows[1:]:
         proba = np.array(row[1:4], dtype=float)

@@ -161,6 +161,7 @@ def test_groups_keep_a_patient_on_one_side():
     ({"target_sensitivity": 0.9}, "positive_classes"),
     ({"positive_classes": ["AML"], "target_sensitivity": 0.9}, r"\['AML'\]"),
     ({"positive_classes": ["ALL", "normal"]}, "every class"),
+    ({"positive_classes": [], "refer_rate": 0.1}, "is empty"),
     ({"calibration": "platt"}, "calibration"),
     ({"refer_rate": 1.0}, "refer_rate"),
     ({"calibration": "sigmoid", "cv": 500}, "lower cv"),
@@ -253,8 +254,27 @@ TAMPERED = {
         lambda h: _fitted(h).update(positive_=None), "threshold_",
     ),
     "every class positive": (
-        lambda h: _fitted(h).update(positive_={"__array__": "model.fitted.classes_"}),
-        "positive_",
+        lambda h: _fitted(h).update(positive_=[True, True]), "positive_",
+    ),
+    "no class positive": (
+        lambda h: _fitted(h).update(positive_=[False, False]), "positive_",
+    ),
+    "threshold above one": (
+        lambda h: _fitted(h).update(threshold_={"__float__": "inf"}), "threshold_",
+    ),
+    "empty isotonic steps": (
+        lambda h: _fitted(h)["calibrator_"]["fitted"].update(
+            thresholds_x_=[], thresholds_y_=[]),
+        "isotonic step",
+    ),
+    "zero temperature": (
+        lambda h: (_fitted(h)["calibrator_"]["params"].update(method="temperature"),
+                   _fitted(h)["calibrator_"]["fitted"].update(temperature_=0.0)),
+        "temperature_",
+    ),
+    "results not numbers": (
+        lambda h: _fitted(h).update(cv_results_={"__dict__": {"n": "x"}}),
+        "cv_results_",
     ),
     "calibrator of other classes": (
         lambda h: _fitted(h)["calibrator_"]["fitted"].update(
@@ -282,3 +302,30 @@ def test_a_tampered_clinical_model_is_refused(saved_clinical, tmp_path, case):
     _rewrite_header(path, edit)
     with pytest.raises(ValueError, match=f"refusing to load.*{match}"):
         load_model(path)
+
+
+def test_isotonic_ties_do_not_inflate_the_referral(binary):
+    X, y = binary
+    model = ClinicalClassifier(estimator=_logistic(), calibration="isotonic",
+                               refer_rate=0.02).fit(X, y)
+    # Isotonic steps tie many cases; the uncalibrated scores break the ties.
+    assert model.cv_results_["referred"] == pytest.approx(0.02, abs=0.005)
+    assert 0 < model.decide(X).refer.mean() < 0.1
+
+
+def test_held_back_figures_are_those_of_predict(four_classes):
+    X, y = four_classes
+    positive = ["Early", "Pre", "Pro"]
+    model = ClinicalClassifier(estimator=_logistic(), positive_classes=positive,
+                               calibration="sigmoid", refer_rate=0.05).fit(X, y)
+    held_back = cross_val_predict(_logistic(), X, y, cv=StratifiedKFold(5),
+                                  method="predict_proba")
+    predicted = model.classes_[model.calibrator_.predict_proba(held_back).argmax(1)]
+    called, truth = np.isin(predicted, positive), np.isin(y, positive)
+    assert model.cv_results_["sensitivity"] == pytest.approx(called[truth].mean())
+    assert model.cv_results_["specificity"] == pytest.approx(
+        (~called[~truth]).mean())
+    # Without a threshold the uncertainty is that of the class predicted.
+    decision = model.decide(X)
+    np.testing.assert_allclose(decision.uncertainty,
+                               decision_uncertainty(decision.proba), atol=2e-6)

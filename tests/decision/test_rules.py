@@ -140,3 +140,7 @@ def test_referral_cut_refers_the_share(rate, referred):
     u = np.random.default_rng(0).random(100)
     cut = referral_cut(u, rate)
     assert (u >= cut).sum() == referred
+
+
+def test_any_positive_rate_refers_some():
+    assert referral_cut([0.1, 0.3, 0.2], 0.01) == 0.3

@@ -92,3 +92,18 @@ def test_bad_input_is_named(kwargs, match):
     params = {"pos_label": "ALL", **kwargs}
     with pytest.raises(ValueError, match=match):
         expected_calibration_error(["ALL", "normal"], **params)
+
+
+def test_float32_probabilities_summed_past_one_are_accepted():
+    # A confident float32 softmax, its positive classes summed in float64.
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 8, size=(5000, 4)).astype(np.float32)
+    proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+    proba = (proba / proba.sum(axis=1, keepdims=True)).astype(np.float32)
+    score = proba[:, 1:].astype(float).sum(axis=1)
+    assert score.max() > 1.0  # the case this guards
+    y = np.where(rng.random(5000) < score.clip(0, 1), "leukemia", "benign")
+    two = np.column_stack([1 - score, score])
+    report = calibration_report(y, two, labels=["benign", "leukemia"],
+                                pos_label="leukemia", n_bootstraps=10)
+    assert 0 <= report.ece[0] < 0.05
