@@ -15,7 +15,8 @@ from sklearn_leukemia.cli._io import UsageError
 TINY = ["--image-size", "16", "--epochs", "1", "--cv", "2", "--width", "4",
         "--batch-size", "16", "--n-bootstraps", "20"]
 FIGURES = {"confusion_matrix.png", "roc_curve.png", "training_curves.png",
-           "misclassified.png", "reliability_diagram.png", "risk_coverage.png"}
+           "misclassified.png", "reliability_diagram.png", "risk_coverage.png",
+           "heatmaps.png"}
 
 
 def _image_folder(root, classes, n_per_class, rng, size=20):
@@ -90,7 +91,7 @@ def test_synthetic_report_html(synthetic_run):
     page = (out / "report.html").read_text()
     assert "<tr><th>image_size</th><td>16</td></tr>" in page
     assert "<table" in page and "Recall (sensitivity)" in page
-    assert page.count('<img alt="') == 6
+    assert page.count('<img alt="') == 7
     assert 'src="data:image/png;base64,' in page
     assert "Patient-level split" in page
 
