@@ -24,26 +24,13 @@ __all__ = [
 _CALIBRATIONS = ("isotonic", "sigmoid", "temperature")
 
 
-def _share(what: str, *, closed_high: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {what}, got {text!r}") from None
-        high_ok = value <= 1 if closed_high else value < 1
-        low_ok = value > 0 if closed_high else value >= 0
-        if not (low_ok and high_ok):
-            bounds = "(0, 1]" if closed_high else "[0, 1)"
-            raise argparse.ArgumentTypeError(f"expected {what} in {bounds}, got {text}")
-        return value
-
-    return parse
-
-
 def add_decision_options(parser: argparse.ArgumentParser) -> None:
     """Add the operating point, calibration and referral options."""
-    from sklearn_leukemia.cli._arguments import cv_count
+    from sklearn_leukemia.cli._arguments import _in_range, cv_count
+
+    def share(what: str, *, closed_high: bool):
+        return _in_range(0, 1, low_open=closed_high, high_open=not closed_high,
+                         what=what)
 
     group = parser.add_argument_group(
         "clinical decision", "Chosen on held-back folds of the training data "
@@ -52,14 +39,14 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
     )
     targets = group.add_mutually_exclusive_group()
     targets.add_argument(
-        "--target-sensitivity", type=_share("a sensitivity", closed_high=True),
+        "--target-sensitivity", type=share("a sensitivity", closed_high=True),
         default=None, metavar="S",
         help="call a case positive from the threshold that keeps this "
         "sensitivity (e.g. 0.997) with the most specificity; needs "
         "--positive-classes",
     )
     targets.add_argument(
-        "--target-specificity", type=_share("a specificity", closed_high=True),
+        "--target-specificity", type=share("a specificity", closed_high=True),
         default=None, metavar="S",
         help="the threshold that keeps this specificity with the most "
         "sensitivity; needs --positive-classes",
@@ -71,7 +58,7 @@ def add_decision_options(parser: argparse.ArgumentParser) -> None:
         "(default: none)",
     )
     group.add_argument(
-        "--refer-rate", type=_share("a share", closed_high=False), default=None,
+        "--refer-rate", type=share("a share", closed_high=False), default=None,
         metavar="R",
         help="refer the share R (e.g. 0.02) of cases whose decision is the "
         "least sure to an expert: predict's CSV gets a refer column",

@@ -240,8 +240,8 @@ def cross_validate_predictions(
         proba[test] = align_proba(fold_proba, classes, labels)
         y_pred[test] = fold_pred
         explanations.update(_explain_fold(
-            estimator, X[test], test, y[test], fold_pred,
-            align_proba(fold_proba, classes, labels), labels, merge,
+            estimator, X[test], test, y[test], fold_pred, proba[test], labels,
+            merge,
         ))
         network = estimator.estimator_ if decides else estimator
         network = network[-1] if hasattr(network, "steps") else network

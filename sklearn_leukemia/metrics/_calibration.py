@@ -16,6 +16,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_random_state
 
+from sklearn_leukemia.metrics._report import _check_parameters
+
 __all__ = [
     "CalibrationReport",
     "brier_score",
@@ -107,6 +109,17 @@ def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     return np.minimum((confidence * n_bins).astype(int), n_bins - 1)
 
 
+def _bin_sums(confidence, outcome, n_bins: int):
+    """Return each sample's bin, and each bin's count, probability and hit sums."""
+    bins = _bin_index(confidence, n_bins)
+    return (
+        bins,
+        np.bincount(bins, minlength=n_bins),
+        np.bincount(bins, weights=confidence, minlength=n_bins),
+        np.bincount(bins, weights=outcome, minlength=n_bins),
+    )
+
+
 def _ece_from_sums(count, conf_sum, hit_sum):
     """ECE of each row of per-bin sums ``(B, n_bins)``."""
     total = count.sum(axis=-1)
@@ -160,10 +173,7 @@ def expected_calibration_error(y_true, y_prob, *, labels=None, pos_label=None,
     """
     _check_n_bins(n_bins)
     confidence, outcome, _, _ = _check_inputs(y_true, y_prob, labels, pos_label)
-    bins = _bin_index(confidence, n_bins)
-    count = np.bincount(bins, minlength=n_bins)
-    conf_sum = np.bincount(bins, weights=confidence, minlength=n_bins)
-    hit_sum = np.bincount(bins, weights=outcome, minlength=n_bins)
+    _, count, conf_sum, hit_sum = _bin_sums(confidence, outcome, n_bins)
     return float(_ece_from_sums(count, conf_sum, hit_sum))
 
 
@@ -343,16 +353,11 @@ def calibration_report(
     True
     """
     _check_n_bins(n_bins)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
-    if not isinstance(n_bootstraps, Integral) or n_bootstraps < 0:
-        raise ValueError(f"n_bootstraps must be an integer >= 0; got {n_bootstraps!r}.")
+    # The rules of clinical_report, whose intervals these sit beside.
+    _check_parameters(confidence, n_bootstraps)
     conf, outcome, terms, kind = _check_inputs(y_true, y_prob, labels, pos_label)
     n = conf.shape[0]
-    bins = _bin_index(conf, n_bins)
-    count = np.bincount(bins, minlength=n_bins)
-    conf_sum = np.bincount(bins, weights=conf, minlength=n_bins)
-    hit_sum = np.bincount(bins, weights=outcome, minlength=n_bins)
+    bins, count, conf_sum, hit_sum = _bin_sums(conf, outcome, n_bins)
     ece = float(_ece_from_sums(count, conf_sum, hit_sum))
     brier = float(terms.mean())
     ece_ci = brier_ci = (None, None)
