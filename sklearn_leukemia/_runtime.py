@@ -16,6 +16,7 @@ functions, testable on their own:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -33,6 +34,7 @@ __all__ = [
     "Run",
     "amp_config",
     "current_run",
+    "dask_worker_threads",
     "draw_seed",
     "joblib_worker_threads",
     "net_run",
@@ -151,6 +153,38 @@ def joblib_worker_threads() -> int | None:
         return None if _in_main_process() else 1
 
 
+def dask_worker_threads() -> int | None:
+    """Threads a task may use in a Dask worker, or None outside one.
+
+    A ``dask.distributed`` worker runs as many tasks at once as it has
+    threads (``--nthreads``), so each task gets one core: the worker's torch
+    threads in all follow its thread count. A worker started with
+    ``--nthreads 1`` and ``--nworkers K`` runs K one-thread fits; give a fit
+    more with the classifier's ``n_threads``. Nothing is imported here when
+    ``distributed`` is not already loaded.
+
+    Returns
+    -------
+    int or None
+        1 inside a task of a Dask worker, None elsewhere.
+
+    Examples
+    --------
+    >>> from sklearn_leukemia._runtime import dask_worker_threads
+    >>> dask_worker_threads() is None  # not a Dask task
+    True
+    """
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+    return 1
+
+
 def _in_main_process() -> bool:
     import multiprocessing
 
@@ -162,8 +196,9 @@ def resolve_n_threads(n_threads: int | None = None) -> int:
 
     The rule: ``n_threads`` when given; otherwise the smallest of torch's
     current setting (``torch.get_num_threads()``, which a user or a test may
-    have lowered) and the cores this process may use: inside a joblib worker
-    its share (see :func:`joblib_worker_threads`), elsewhere
+    have lowered) and the cores this process may use: inside a Dask task one
+    (see :func:`dask_worker_threads`), inside a joblib worker its share (see
+    :func:`joblib_worker_threads`), elsewhere
     ``joblib.cpu_count()``, which honours CPU affinity and container quotas.
     So a grid search with ``n_jobs=2`` on 2 cores trains each model with 1
     thread instead of 2 x 2 threads fighting over 2 cores.
@@ -188,7 +223,9 @@ def resolve_n_threads(n_threads: int | None = None) -> int:
     """
     if n_threads is not None:
         return int(n_threads)
-    budget = joblib_worker_threads()
+    budget = dask_worker_threads()
+    if budget is None:
+        budget = joblib_worker_threads()
     if budget is None:
         budget = joblib.cpu_count()
     return max(1, min(torch.get_num_threads(), budget))

@@ -89,3 +89,17 @@ def unwritable_dir(tmp_path):
             subprocess.run([chattr, "-i", str(folder)], check=False)
         else:
             folder.chmod(0o755)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask ``LocalCluster``: 2 worker processes of 1 thread each.
+
+    Its address is what ``--scheduler`` takes; its scheduler runs in this
+    process and its workers in processes of their own, as on a cluster.
+    """
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+    ) as cluster:
+        yield cluster

@@ -8,6 +8,7 @@ import torch
 from sklearn_leukemia._runtime import (
     amp_config,
     current_run,
+    dask_worker_threads,
     draw_seed,
     joblib_worker_threads,
     resolve_device,
@@ -83,6 +84,22 @@ def test_budget_in_joblib_workers():
         joblib.delayed(joblib_worker_threads)() for _ in range(1)
     )
     assert sequential == [None]
+
+
+def _threads_in_task():
+    # What a task sees with torch set to more threads than the task's share.
+    torch.set_num_threads(2)
+    return dask_worker_threads(), resolve_n_threads(), resolve_n_threads(3)
+
+
+def test_dask_tasks_get_one_thread_each(dask_cluster):
+    distributed = pytest.importorskip("distributed")
+    assert dask_worker_threads() is None  # this process is no Dask worker
+    with distributed.Client(dask_cluster) as client:
+        futures = [client.submit(_threads_in_task, pure=False) for _ in range(2)]
+        # One core per task: the worker's threads are its cores; n_threads
+        # still overrides.
+        assert client.gather(futures) == [(1, 1, 3), (1, 1, 3)]
 
 
 def test_resolve_n_threads(monkeypatch):
