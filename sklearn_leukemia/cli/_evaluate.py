@@ -1,10 +1,11 @@
 """``sklearn-leukemia evaluate``: cross-validated clinical evaluation.
 
-The folds are run by a plain loop over ``cv.split`` with
+The folds are fitted by :func:`joblib.Parallel` over ``cv.split`` with
 :func:`sklearn.base.clone` instead of :func:`~sklearn.model_selection.
 cross_val_predict`, because the report needs more than predictions from
 each fold: the fitted network's training history (for the curves) and the
-fold's own scores.
+fold's own scores. They run one after the other here, or all at once on a
+Dask cluster with ``--scheduler`` (:mod:`~sklearn_leukemia.cli._cluster`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn_leukemia.cli._arguments import (
     check_fit_classes,
     cv_count,
 )
+from sklearn_leukemia.cli._cluster import add_scheduler_option, dask_backend
 from sklearn_leukemia.cli._data import check_data_folder, fits_classes, load_dataset
 from sklearn_leukemia.cli._decision import (
     add_decision_options,
@@ -74,6 +76,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_target_options(parser)
     add_decision_options(parser)
     add_model_options(parser)
+    add_scheduler_option(parser, "the folds, all at once")
 
 
 def make_cv(y: np.ndarray, groups: np.ndarray | None, n_splits: int, random_state):
@@ -153,7 +156,7 @@ def _binary(y, proba, labels, sides):
 
 def cross_validate_predictions(
     pipeline, X, y, *, groups, cv, labels, pos_label=None, merge=None,
-    progress=True,
+    progress=True, n_jobs=None,
 ) -> dict:
     """Fit a clone per fold; return out-of-fold predictions, histories, scores.
 
@@ -181,6 +184,10 @@ def cross_validate_predictions(
         positive side.
     progress : bool, default=True
         Show a progress bar over folds on stderr.
+    n_jobs : int or None, default=None
+        Folds fitted at once by joblib's active backend: None is one at a
+        time in this process, unless a ``parallel_config`` (the Dask
+        backend of ``--scheduler``) says otherwise.
 
     Returns
     -------
@@ -197,7 +204,7 @@ def cross_validate_predictions(
         images and surest correct ones per class, ``{row: (image,
         heatmap)}``, or None for a network Grad-CAM does not explain.
     """
-    from sklearn.base import clone
+    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     n_samples = y.shape[0]
@@ -207,64 +214,50 @@ def cross_validate_predictions(
     splits = list(cv.split(X, y, groups))
     # disable=None: a bar in a terminal, none in a log file (CI); the
     # per-fold lines are printed either way.
-    bar = tqdm(splits, desc="folds", unit="fold", file=sys.stderr,
+    bar = tqdm(total=len(splits), desc="folds", unit="fold", file=sys.stderr,
                disable=None if progress else True, dynamic_ncols=True)
     decides = hasattr(pipeline, "decide")
     uncertainty = np.full(n_samples, np.nan) if decides else None
     refer = np.zeros(n_samples, dtype=bool) if decides else None
     decisions = []
     explanations = {}
-    for fold, (train, test) in enumerate(bar, start=1):
-        estimator = clone(pipeline)
+    # One task per fold, run where joblib's active backend says: in this
+    # process by default, on a Dask cluster under parallel_config("dask").
+    # The whole X goes once to the backend (Dask scatters it); each task
+    # takes its rows, and reads its images from their paths.
+    folds = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fit_fold)(pipeline, X, y, train, test, groups, labels, merge)
+        for train, test in splits
+    )
+    for fold, ((_, test), done) in enumerate(zip(splits, folds), start=1):
+        bar.update()
+        proba[test] = done["proba"]
+        y_pred[test] = done["y_pred"]
         if decides:
-            # The decision rules' held-back folds keep patients together too.
-            estimator.fit(X[train], y[train],
-                          groups=None if groups is None else groups[train])
-            decision = estimator.decide(X[test])
-            fold_proba, fold_pred = decision.proba, decision.predicted
-            uncertainty[test] = decision.uncertainty
-            if decision.refer is not None:
-                refer[test] = decision.refer
-            decisions.append(_decision_record(estimator))
-        else:
-            estimator.fit(X[train], y[train])
-            fold_proba = estimator.predict_proba(X[test])
-            # The most probable class is what predict returns; taking it
-            # from the probabilities spares reading the images twice.
-            fold_pred = np.asarray(estimator.classes_, dtype=object)[
-                fold_proba.argmax(axis=1)
-            ]
-        # The columns follow the estimator's classes_; a class missing from
-        # a training fold must still get its (zero) column in labels order.
-        classes = list(estimator.classes_)
-        proba[test] = align_proba(fold_proba, classes, labels)
-        y_pred[test] = fold_pred
-        explanations.update(_explain_fold(
-            estimator, X[test], test, y[test], fold_pred, proba[test], labels,
-            merge,
-        ))
-        network = estimator.estimator_ if decides else estimator
-        network = network[-1] if hasattr(network, "steps") else network
-        history = getattr(network, "history", None)
+            uncertainty[test] = done["uncertainty"]
+            if done["refer"] is not None:
+                refer[test] = done["refer"]
+            decisions.append(done["decision"])
+        explanations.update(done["explanations"])
+        history = done["history"]
         histories.append(history)
-        device = getattr(network, "device_", device)
+        device = done["device"] or device
         scored = (y[test], y_pred[test].astype(y.dtype), proba[test], labels)
         if merge is not None:
             true, _ = _binary(y[test], None, labels, merge)
             pred, merged_proba = _binary(scored[1], proba[test], labels, merge)
             scored = (true, pred, merged_proba, sorted(merge.names))
         scores = _fold_scores(*scored, pos_label)
-        trained = ""
         if history is not None:
             # Early stopping may end a fold sooner than max_epochs.
             scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
                       **scores}
-            fitted = estimator.estimator_ if decides else estimator
-            trained = f", {describe_training(fitted)}"
         fold_scores.append(scores)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
                           if k not in _FOLD_SETTINGS)
-        bar.write(f"fold {fold}/{len(splits)}{trained}: {shown}", file=sys.stderr)
+        bar.write(f"fold {fold}/{len(splits)}{done['trained']}: {shown}",
+                  file=sys.stderr)
+    bar.close()
     return {
         "y_pred": y_pred.astype(y.dtype),
         "proba": proba,
@@ -277,6 +270,54 @@ def cross_validate_predictions(
         "decisions": decisions if decides else None,
         "explanations": explanations or None,
     }
+
+
+def _fit_fold(pipeline, X, y, train, test, groups, labels, merge) -> dict:
+    """Fit a clone of ``pipeline`` on the rows ``train``; predict ``test``.
+
+    Runs wherever joblib sends it (this process, a Dask worker), so it
+    returns what the report needs of the fold rather than the fitted model:
+    the probabilities in ``labels`` order, the predictions, the decisions of
+    a ClinicalClassifier, the heatmaps, the network's history and device,
+    and how it trained.
+    """
+    from sklearn.base import clone
+
+    estimator = clone(pipeline)
+    decides = hasattr(estimator, "decide")
+    done = {"uncertainty": None, "refer": None, "decision": None}
+    if decides:
+        # The decision rules' held-back folds keep patients together too.
+        estimator.fit(X[train], y[train],
+                      groups=None if groups is None else groups[train])
+        decision = estimator.decide(X[test])
+        fold_proba, fold_pred = decision.proba, decision.predicted
+        done.update(uncertainty=decision.uncertainty, refer=decision.refer,
+                    decision=_decision_record(estimator))
+    else:
+        estimator.fit(X[train], y[train])
+        fold_proba = estimator.predict_proba(X[test])
+        # The most probable class is what predict returns; taking it from
+        # the probabilities spares reading the images twice.
+        fold_pred = np.asarray(estimator.classes_, dtype=object)[
+            fold_proba.argmax(axis=1)
+        ]
+    # The columns follow the estimator's classes_; a class missing from a
+    # training fold must still get its (zero) column in labels order.
+    proba = align_proba(fold_proba, list(estimator.classes_), labels)
+    done["explanations"] = _explain_fold(
+        estimator, X[test], test, y[test], fold_pred, proba, labels, merge,
+    )
+    fitted = estimator.estimator_ if decides else estimator
+    network = fitted[-1] if hasattr(fitted, "steps") else fitted
+    history = getattr(network, "history", None)
+    device = getattr(network, "device_", None)
+    done.update(
+        proba=proba, y_pred=fold_pred, history=history,
+        device=None if device is None else str(device),
+        trained="" if history is None else f", {describe_training(fitted)}",
+    )
+    return done
 
 
 #: Images of each fold whose heatmaps the report can show: the most
@@ -423,10 +464,14 @@ def run(args) -> int:
                                positive_side(args, dataset, merge is not None))
         print(f"Each fold learns its decision rules on {args.decision_cv} "
               "held-back folds of its training images.", file=sys.stderr)
-    result = cross_validate_predictions(
-        model, dataset.X, fit_y, groups=dataset.groups, cv=cv,
-        labels=fit_labels, pos_label=dataset.pos_label, merge=merge,
-    )
+    with dask_backend(args.scheduler) as client:
+        if client is not None:
+            print(f"Fitting the folds on the Dask cluster at {args.scheduler}.",
+                  file=sys.stderr)
+        result = cross_validate_predictions(
+            model, dataset.X, fit_y, groups=dataset.groups, cv=cv,
+            labels=fit_labels, pos_label=dataset.pos_label, merge=merge,
+        )
     if merge is not None:
         result["y_pred"], result["proba"] = _binary(
             result["y_pred"], result["proba"], fit_labels, merge

@@ -16,8 +16,10 @@ the calibrated probabilities, the uncertainty of its call and, when it
 refers, a ``refer`` column (yes/no).
 
 Each image is decoded once, and rows are written as each chunk of images is
-predicted; an ``--output`` file appears, whole, only when every row is in
-it, so a failed or interrupted run leaves no partial file.
+predicted, so memory does not grow with the number of files; an
+``--output`` file appears, whole, only when every row is in it, so a failed
+or interrupted run leaves no partial file. With ``--scheduler`` the chunks
+are predicted by the workers of a Dask cluster, and written here in order.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_leukemia import _options
+from sklearn_leukemia.cli._cluster import add_scheduler_option, dask_backend
 from sklearn_leukemia.cli._decision import describe_decisions
 from sklearn_leukemia.cli._io import UsageError, print_warnings
 from sklearn_leukemia.io import atomic_open, check_outside, check_writable
@@ -78,6 +81,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "and the side of the predicted class (default: the positive classes "
         "a model of 'train --fit-classes' recorded)",
     )
+    add_scheduler_option(parser, f"the chunks of {_CHUNK} images")
 
 
 def find_images(inputs: list[str]) -> list[str]:
@@ -258,13 +262,40 @@ def _csv_stream(output):
         yield file
 
 
-def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
+def _predict_chunk(predictor, chunk, read_params, classes, sides):
+    """Read one chunk of files and predict it; return its CSV rows and failures.
+
+    Runs wherever joblib sends it (this process, a Dask worker), reading the
+    files from their paths there.
+    """
+    from sklearn_leukemia.preprocessing._reader import _params, _read
+
+    images, kept, failures = _read(
+        chunk, **_params(on_error="skip", **read_params), require_one=False
+    )
+    if not kept.any():
+        return [], failures
+    names = [name for name, k in zip(chunk, kept) if k]
+    if _decides(predictor):
+        decision = predictor.decide(images)
+        rows = _rows(names, classes, decision.proba, sides,
+                     pred=decision.predicted, decision=decision)
+    else:
+        rows = _rows(names, classes, predictor.predict_proba(images), sides)
+    return list(rows), failures
+
+
+def predict_files(model, files, stream, *, on_error="raise", sides=None,
+                  n_jobs=None) -> int:
     """Write the CSV of ``files`` to ``stream`` chunk by chunk; return its rows.
 
     Each file is decoded once: the chunk is read with the model's reader
     settings and its pixels go to the steps after the reader. Memory stays
     that of one chunk of ``_CHUNK`` images whatever the number of files.
     Files that cannot even be opened are found before the first prediction.
+    The chunks go through :func:`joblib.Parallel` (``n_jobs``), so that
+    under the Dask backend the workers predict them, each reading its
+    chunk's files.
 
     Raises
     ------
@@ -276,8 +307,6 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
     """
     from tqdm.auto import tqdm
 
-    from sklearn_leukemia.preprocessing._reader import _params, _read
-
     n_files = len(files)
     files, failed = _openable(files)
     if failed and on_error == "raise":
@@ -286,18 +315,26 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
             f"predicted: {_listed(failed)}. Move them out of the input, or pass "
             "--on-error skip to leave them out."
         )
+    from joblib import Parallel, delayed
+
     read_params, predictor = prediction_steps(model)
     classes = list(model.classes_)
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(_header(classes, sides, model))
     n_rows = 0
     starts = range(0, len(files), _CHUNK)
-    for start in tqdm(starts, desc="predicting", unit="batch", file=sys.stderr,
-                      disable=len(starts) < 2):
-        chunk = files[start:start + _CHUNK]
-        images, kept, failures = _read(
-            chunk, **_params(on_error="skip", **read_params), require_one=False
-        )
+    # One task per chunk, run where joblib's active backend says: here, one
+    # after the other, or on a Dask cluster (--scheduler), a few chunks
+    # ahead of the one written (pre_dispatch). Rows come back in order and
+    # are written as they come, so memory holds a few chunks at most.
+    chunks = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_predict_chunk)(predictor, files[start:start + _CHUNK],
+                                read_params, classes, sides)
+        for start in starts
+    )
+    for rows, failures in tqdm(chunks, total=len(starts), desc="predicting",
+                               unit="batch", file=sys.stderr,
+                               disable=len(starts) < 2):
         if failures and on_error == "raise":
             raise ValueError(
                 f"{_files(len(failures))} cannot be read: {_listed(failures)}. "
@@ -305,16 +342,8 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
                 "them out."
             )
         failed += failures
-        if kept.any():
-            names = [name for name, k in zip(chunk, kept) if k]
-            if _decides(predictor):
-                decision = predictor.decide(images)
-                rows = _rows(names, classes, decision.proba, sides,
-                             pred=decision.predicted, decision=decision)
-            else:
-                rows = _rows(names, classes, predictor.predict_proba(images), sides)
-            writer.writerows(rows)
-            n_rows += len(names)
+        writer.writerows(rows)
+        n_rows += len(rows)
     if failed and not n_rows:
         raise ValueError(f"None of the {_files(n_files)} can be read, so nothing "
                          f"was predicted: {_listed(failed)}.")
@@ -352,6 +381,12 @@ def run(args) -> int:
     if isinstance(model, PatientClassifier):
         from sklearn_leukemia.cli._patients import predict_patients
 
+        if args.scheduler is not None:
+            raise UsageError(
+                f"{args.model} is a patient model; --scheduler spreads the "
+                "images of a cell model, not patients: predict it here."
+            )
+
         return predict_patients(args, model, metadata, output, _csv_stream)
     classes = list(model.classes_)
     positive_names = args.positive_classes
@@ -387,7 +422,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         try:
-            with _csv_stream(output) as stream:
+            with dask_backend(args.scheduler), _csv_stream(output) as stream:
                 n_rows = predict_files(model, files, stream,
                                        on_error=args.on_error, sides=sides)
         finally:
