@@ -425,6 +425,9 @@ def run(args) -> int:
     if args.target is not None:
         if args.data is None:
             raise UsageError("--target needs a patient-first DATA folder.")
+        if args.scheduler is not None:
+            raise UsageError("--scheduler runs the folds of a cell model; a "
+                             "--target (patient) evaluation runs here.")
         from sklearn_leukemia.cli._patients import evaluate_patients
 
         return evaluate_patients(args, out)
