@@ -539,7 +539,7 @@ class SECNNClassifier(NeuralNetClassifier):
             augmentation = AugmentationPolicy.preset(augmentation)
         self.augmentation_ = augmentation
         if reset:
-            self.device_ = str(resolve_device(self.device))
+            self.device_ = str(self._resolve_device())
             self.class_weight_ = None
             if self.class_weight is not None:
                 self.class_weight_ = compute_class_weight(
@@ -560,9 +560,17 @@ class SECNNClassifier(NeuralNetClassifier):
                 "image channels of the training data; call fit(X, y) instead "
                 "of initialize()."
             )
-        self.device_ = str(resolve_device(self.device))
+        self.device_ = str(self._resolve_device())
         with skorch_sees_device(self):
-            return super().initialize()
+            return self._initialize_parts()
+
+    def _resolve_device(self) -> torch.device:
+        """Return the device of the fit: ``device`` resolved ("auto": the best)."""
+        return resolve_device(self.device)
+
+    def _initialize_parts(self):
+        """Skorch's initialize: callbacks, network, loss, optimizer, history."""
+        return super().initialize()
 
     def initialize_module(self):
         """Build the network from ``architecture`` and the ``module__`` args."""
@@ -710,6 +718,14 @@ class SECNNClassifier(NeuralNetClassifier):
         (shrinking, augmentation, mixup), then through the network.
         """
         self._set_training(True)
+        loss, y_pred = self._training_loss(batch, **fit_params)
+        run = current_run(self)
+        scaler = run.scaler if run else None
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _training_loss(self, batch, **fit_params):
+        """Return the loss of a transformed training batch and the logits."""
         Xi, yi = unpack_data(batch)
         run = current_run(self)
         resizing = next(
@@ -731,9 +747,7 @@ class SECNNClassifier(NeuralNetClassifier):
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         else:
             loss = mix.loss(self.get_loss, y_pred, yi)
-        scaler = run.scaler if run else None
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        return {"loss": loss, "y_pred": y_pred}
+        return loss, y_pred
 
     def train_step(self, batch, **fit_params):
         """One optimisation step; a loss that is not finite stops training.

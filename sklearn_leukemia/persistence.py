@@ -347,6 +347,10 @@ class _Encoder:
         )
 
     def estimator(self, est, key: str) -> dict:
+        if hasattr(est, "to_classifier"):
+            # An AcceleratedSECNNClassifier is saved as the plain classifier
+            # it trained: a file that loads without accelerate.
+            est = est.to_classifier()
         name = _qualname(est)
         if name not in self.allowed:
             raise TypeError(

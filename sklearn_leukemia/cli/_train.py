@@ -1,4 +1,11 @@
-"""``sklearn-leukemia train``: fit the pipeline on all data and save it."""
+"""``sklearn-leukemia train``: fit the pipeline on all data and save it.
+
+Launched by ``accelerate launch --multi_gpu --num_processes N -m
+sklearn_leukemia.cli train ...`` (on GPUs, or on the CPU of a machine
+without one), the N processes train one network data-parallel (an
+:class:`~sklearn_leukemia.accelerated.AcceleratedSECNNClassifier`), and the
+main process writes the model, a plain one that loads anywhere.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +42,7 @@ from sklearn_leukemia.cli._model import (
 from sklearn_leukemia.cli._patients import add_target_options, check_target_options
 from sklearn_leukemia.io import check_outside, check_writable
 
-__all__ = ["configure_parser", "run"]
+__all__ = ["accelerate_pipeline", "configure_parser", "launched_accelerator", "run"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -57,8 +64,70 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
 
 
+def launched_accelerator():
+    """Return the accelerator of an ``accelerate launch`` of several processes.
+
+    None in a plain run, or in a launch of one process: training then runs
+    as it does without accelerate. ``accelerate launch --cpu`` starts one
+    process whatever ``--num_processes`` says (accelerate 1.x); several CPU
+    processes come from ``--multi_gpu --num_processes N`` on a machine
+    without CUDA, or from ``torchrun --nproc_per_node N``.
+    """
+    import os
+
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world_size = 1
+    if world_size < 2:
+        if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true"):
+            print("accelerate launch --cpu started this one process, so it "
+                  "trains alone. For several CPU processes, launch with "
+                  "--multi_gpu --num_processes N: on a machine without a GPU "
+                  "they train on the CPU (see the Scaling out guide).",
+                  file=sys.stderr)
+        return None
+    import torch
+
+    from sklearn_leukemia.accelerated import make_accelerator
+
+    try:
+        # Processes on a machine without CUDA share the CPU (gloo).
+        return make_accelerator(cpu=not torch.cuda.is_available())
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def accelerate_pipeline(pipeline, accelerator):
+    """Put an AcceleratedSECNNClassifier of the same parameters at its end."""
+    from sklearn_leukemia.accelerated import AcceleratedSECNNClassifier
+
+    name, clf = pipeline.steps[-1]
+    params = clf.get_params(deep=False)
+    params.pop("device")
+    params["mixed_precision"] = False  # the accelerator's
+    pipeline.steps[-1] = (name, AcceleratedSECNNClassifier(accelerator=accelerator,
+                                                           **params))
+    return pipeline
+
+
 def run(args) -> int:
     """Fit the pipeline on all of DATA and save it to ``--out``."""
+    import contextlib
+    import os
+
+    accelerator = launched_accelerator()
+    if accelerator is None or accelerator.is_main_process:
+        return _run(args, accelerator)
+    # The other processes of a launch train beside the main one, silently;
+    # only the main process writes the model.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(
+        devnull
+    ), contextlib.redirect_stderr(devnull):
+        return _run(args, accelerator)
+
+
+def _run(args, accelerator) -> int:
     from sklearn_leukemia import save_model
 
     out = Path(args.out).expanduser()
@@ -79,6 +148,16 @@ def run(args) -> int:
     check_architecture(args)
     dataset = load_dataset(args)
     pipeline = build_pipeline(args, n_images=dataset.y.shape[0])
+    if accelerator is not None:
+        if args.device != "auto":
+            raise UsageError("--device: under accelerate launch the devices are "
+                             "the launch's (--cpu, --gpu_ids).")
+        pipeline = accelerate_pipeline(pipeline, accelerator)
+        print(f"Training data-parallel on {accelerator.num_processes} processes "
+              f"({accelerator.device.type}, mixed precision "
+              f"{accelerator.mixed_precision}) with accelerate; each batch of "
+              f"{pipeline[-1].batch_size} images is split between them.",
+              file=sys.stderr)
     target, classes = dataset.y, dataset.description["classes"]
     fit_classes = fits_classes(args, dataset)
     if fit_classes:
@@ -109,6 +188,11 @@ def run(args) -> int:
         # The binary question the classes answer: predict reads it from the
         # file and adds the two sides' columns without --positive-classes.
         metadata = {"positive_classes": dataset.sides.positive}
+    if accelerator is not None:
+        # Every process has the same model: the main one writes it.
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return 0
     save_model(pipeline, out, metadata=metadata)
     classes = ", ".join(map(str, pipeline.classes_))
     print(f"Saved the model to {out} (classes: {classes}).")

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sklearn_leukemia.cli import main
-from sklearn_leukemia.cli import _cluster
+from sklearn_leukemia.cli import _cluster, main
 from sklearn_leukemia.cli._io import UsageError
 
 distributed = pytest.importorskip("distributed")
