@@ -4,7 +4,7 @@ scikit-learn's ``n_jobs`` (``GridSearchCV``, ``cross_validate``) and the
 command line's ``--scheduler`` run their tasks through joblib; joblib's Dask
 backend sends them to a ``dask.distributed`` cluster. When a task kills the
 workers that run it past the scheduler's ``allowed-failures``, Dask fails it
-with ``KilledWorker``, but joblib's backend (1.3 to 1.6 at least) never
+with ``KilledWorker``, but joblib's backend (1.4 to 1.6 at least) never
 hands that failure to ``Parallel``, which then waits for ever.
 :func:`dask_parallel_config` is joblib's backend with that failure passed
 on, so the search stops and raises it; everything else is joblib's.
