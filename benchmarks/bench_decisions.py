@@ -69,6 +69,13 @@ def _parser():
     parser.add_argument("--n-bootstraps", type=int, default=1000)
     parser.add_argument("--heatmaps", type=Path, default=None, metavar="PNG",
                         help="draw the Grad-CAM gallery of one all-taleqani fold")
+    parser.add_argument("--cam-layers", nargs="+", default=["auto"], metavar="LAYER",
+                        help="layers of the heatmaps (one gallery each, "
+                        "PNG_<layer>.png beyond the first); 'list' prints them")
+    parser.add_argument("--fold-model", type=Path, default=None, metavar="SLK",
+                        help="save the fold's fitted pipeline here, or load it "
+                        "if the file exists (to draw other layers without "
+                        "refitting)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--n-threads", type=int, default=2)
@@ -241,10 +248,29 @@ def _heatmaps(args) -> None:
     X = np.asarray(bunch.filenames)
     y = np.asarray(bunch.target_names)[bunch.target].astype(str)
     train, test = make_splits(y, 5, args.random_state)[0]
-    pipe = make_leukemia_pipeline(n_images=len(X), random_state=args.random_state,
-                                  n_threads=args.n_threads)
-    print(f"fitting fold 1 of all-taleqani ({len(train)} images)", file=sys.stderr)
-    pipe.fit(X[train], y[train])
+    from sklearn_leukemia import load_model, save_model
+
+    if args.fold_model is not None and args.fold_model.exists():
+        pipe = load_model(args.fold_model)
+    else:
+        pipe = make_leukemia_pipeline(n_images=len(X),
+                                      random_state=args.random_state,
+                                      n_threads=args.n_threads)
+        print(f"fitting fold 1 of all-taleqani ({len(train)} images)",
+              file=sys.stderr)
+        pipe.fit(X[train], y[train])
+        if args.fold_model is not None:
+            save_model(pipe, args.fold_model)
+    if args.cam_layers == ["list"]:
+        import torch
+
+        from sklearn_leukemia.inspection._cam import _spatial_outputs
+
+        side = pipe[0].image_size
+        net = pipe[-1].module_.eval()
+        for name, shape in _spatial_outputs(net, torch.zeros(1, 3, side, side)):
+            print(name, shape)
+        return
     proba = pipe.predict_proba(X[test])
     pred = pipe.classes_[proba.argmax(axis=1)]
     confidence = proba.max(axis=1)
@@ -253,13 +279,18 @@ def _heatmaps(args) -> None:
     for label in pipe.classes_:
         right = np.flatnonzero((pred == y[test]) & (y[test] == label))
         shown += list(np.random.default_rng(0).choice(right, 3, replace=False))
-    maps, images = class_activation_maps(pipe, X[test][shown], return_images=True)
     titles = [f"{'WRONG ' if pred[i] != y[test][i] else ''}true {y[test][i]}\n"
               f"pred {pred[i]} ({confidence[i]:.2f})" for i in shown]
-    fig = plot_heatmaps(images, maps, titles, ncols=4)
     args.heatmaps.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.heatmaps, dpi=90)
-    print(f"wrote {args.heatmaps} ({len(wrong)} of {len(test)} misclassified)")
+    for k, layer in enumerate(args.cam_layers):
+        maps, images = class_activation_maps(pipe, X[test][shown], layer=layer,
+                                             return_images=True)
+        fig = plot_heatmaps(images, maps, titles, ncols=4)
+        path = args.heatmaps if k == 0 else args.heatmaps.with_name(
+            f"{args.heatmaps.stem}_{layer}{args.heatmaps.suffix}")
+        fig.savefig(path, dpi=90)
+        print(f"wrote {path} (layer {layer}; {len(wrong)} of {len(test)} "
+              "misclassified)")
 
 
 def main(argv=None) -> int:

@@ -90,7 +90,8 @@ def bench_search(args) -> dict:
             search.fit(X, y)
         times["dask"] = time.perf_counter() - start
     results["dask"] = search.cv_results_
-    keys = [k for k in results["loky"] if k.startswith("split") or k == "mean_test_score"]
+    keys = [k for k in results["loky"]
+            if k.startswith("split") or k == "mean_test_score"]
     equal = all(np.array_equal(results["loky"][k], results["dask"][k]) for k in keys)
     n_fits = len(search.cv_results_["params"]) * cv.get_n_splits()
     rows = [

@@ -7,8 +7,8 @@ rest of the call reads (``current_run``). The rules themselves are plain
 functions, testable on their own:
 
 - :func:`resolve_device`: ``"auto"`` is CUDA, then MPS, then the CPU;
-- :func:`resolve_n_threads`: the cores this process may use, or a joblib
-  worker's share of them;
+- :func:`resolve_n_threads`: the cores this process may use, a joblib
+  worker's share of them, or one for a task of a Dask worker;
 - :func:`draw_seed`: the seed of one fit, from its ``random_state``;
 - :func:`amp_config`: autocast dtype and gradient scaling per device.
 """

@@ -34,9 +34,11 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
     split between the processes when the accelerator is made with
     ``DataLoaderConfiguration(split_batches=True)`` (as
     :func:`make_accelerator` does), so N processes take the optimisation
-    steps of one; otherwise each process takes ``batch_size`` images of
-    its own. Every process must call ``fit`` with the same data and
-    ``random_state``.
+    steps of one (``batch_size`` must then be a multiple of N); otherwise
+    each process takes ``batch_size`` images of its own. Every process must
+    call ``fit`` with the same data and the same ``random_state`` (None is
+    refused on several processes). Each process draws the random
+    augmentation of its share of a batch from the same seed.
 
     Parameters
     ----------
@@ -47,9 +49,12 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
     unwrap_after_train : bool, default=True
         Take the network out of its distributed wrapper after ``fit``, so
         that it predicts, and saves, as a plain one.
+    device : None, default=None
+        The accelerator places the network; anything else is refused.
+    mixed_precision : False, default=False
+        The accelerator's mixed precision is used; anything else is refused.
     **kwargs
-        The parameters of :class:`~sklearn_leukemia.SECNNClassifier`;
-        ``device`` is the accelerator's.
+        The other parameters of :class:`~sklearn_leukemia.SECNNClassifier`.
 
     See Also
     --------
@@ -79,12 +84,11 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
         "device": [None],
     }
 
-    def __init__(self, *, accelerator, unwrap_after_train=True,
+    def __init__(self, *, accelerator, unwrap_after_train=True, device=None,
                  mixed_precision=False, **kwargs):
-        kwargs.pop("device", None)
         super().__init__(
             accelerator=accelerator, unwrap_after_train=unwrap_after_train,
-            mixed_precision=mixed_precision, **kwargs,
+            device=device, mixed_precision=mixed_precision, **kwargs,
         )
 
     def _get_param_names(self):
@@ -95,6 +99,21 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
 
     def _check_params(self) -> None:
         super()._check_params()
+        n_processes = self.accelerator.num_processes
+        if n_processes > 1 and self.random_state is None:
+            raise ValueError(
+                f"random_state=None on {n_processes} processes: each would draw "
+                "its own seed, and so its own validation split and batches; "
+                "give every process the same random_state."
+            )
+        config = getattr(self.accelerator, "dataloader_config", None)
+        if n_processes > 1 and getattr(config, "split_batches", False) and (
+            self.batch_size == -1 or self.batch_size % n_processes
+        ):
+            raise ValueError(
+                f"batch_size={self.batch_size} cannot be split between "
+                f"{n_processes} processes; give a multiple of {n_processes}."
+            )
         if self.mixed_precision is not False:
             raise ValueError(
                 f"mixed_precision={self.mixed_precision!r}: an accelerated "
@@ -155,6 +174,21 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
         # ours is the accelerator's own device (_resolve_device).
         SECNNClassifier._validate_params(self)
 
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Wait for every process; leave the network wrapped (``fit`` unwraps it).
+
+        The callbacks end training after this, early stopping by reloading
+        the best weights it saved from the wrapped network.
+        """
+        self.accelerator.wait_for_everyone()
+        return SECNNClassifier.on_train_end(self, net, X=X, y=y, **kwargs)
+
+    def _fit(self, X, y, **kwargs):
+        super()._fit(X, y, **kwargs)
+        if self.unwrap_after_train:
+            self._unwrap_accelerator()
+        return self
+
     def train_step_single(self, batch, **fit_params):
         """Forward pass under the accelerator's autocast; its backward pass."""
         self._set_training(True)
@@ -164,10 +198,12 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
         return {"loss": loss, "y_pred": y_pred}
 
     def to_classifier(self) -> SECNNClassifier:
-        """Return the trained network as a plain :class:`SECNNClassifier`.
+        """Return the network as a plain :class:`SECNNClassifier`.
 
-        The same parameters (but the accelerator's: ``device`` and
-        ``mixed_precision`` are "auto"), fitted attributes and weights: what
+        The same parameters but the accelerator's (``device`` and
+        ``mixed_precision`` are "auto", a SECNNClassifier's defaults); when
+        fitted, also its fitted attributes and weights, taken out of their
+        distributed wrapper (this classifier keeps its own). It is what
         ``save_model`` writes, and what loads and predicts on any machine,
         without accelerate. It shares this classifier's network.
 
@@ -175,24 +211,28 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
         -------
         SECNNClassifier
         """
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self, "module_")
-        self._unwrap_accelerator()
-        plain = SECNNClassifier.__new__(SECNNClassifier)
-        state = {k: v for k, v in vars(self).items() if k not in _ACCELERATOR_STATE}
-        # The defaults of a SECNNClassifier: the best device of the machine
-        # that predicts, and its own mixed precision.
-        state["device"] = "auto"
-        state["mixed_precision"] = "auto"
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in _ACCELERATOR_STATE}
+        params.update(device="auto", mixed_precision="auto")
+        plain = SECNNClassifier(**params)
+        if not hasattr(self, "module_"):
+            return plain
+        state = {k: v for k, v in vars(self).items()
+                 if k not in _ACCELERATOR_STATE and k not in params}
+        for name in self._modules + self._criteria:
+            part = state.get(name + "_")
+            if isinstance(part, torch.nn.Module):
+                state[name + "_"] = self.accelerator.unwrap_model(
+                    part, keep_fp32_wrapper=False)
+        optimizer = state.get("optimizer_")
+        # accelerate's optimizer wrapper holds the torch optimizer.
+        state["optimizer_"] = getattr(optimizer, "optimizer", optimizer)
         state["_params_to_validate"] = set(state.get("_params_to_validate", ())) - set(
             _ACCELERATOR_STATE
         )
-        for name in ("optimizer_",):
-            # accelerate's optimizer wrapper holds the torch optimizer.
-            optimizer = state.get(name)
-            state[name] = getattr(optimizer, "optimizer", optimizer)
         vars(plain).update(state)
+        # Its own callbacks: the log printed through the accelerator's print.
+        plain.initialize_callbacks()
         return plain
 
 

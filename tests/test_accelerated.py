@@ -48,6 +48,15 @@ def test_one_process_trains_as_the_classifier_does(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), plain.predict_proba(X))
 
 
+def test_an_unfitted_one_is_saved_as_an_unfitted_classifier():
+    clf = AcceleratedSECNNClassifier(accelerator=make_accelerator(cpu=True),
+                                     **PARAMS)
+    plain = clf.to_classifier()
+    assert type(plain) is SECNNClassifier and not hasattr(plain, "module_")
+    assert plain.get_params()["max_epochs"] == 2
+    assert plain.get_params()["device"] == "auto"
+
+
 def test_parameters_clone_and_refusals(data):
     accelerator = make_accelerator(cpu=True)
     clf = AcceleratedSECNNClassifier(accelerator=accelerator, **PARAMS)
@@ -59,11 +68,12 @@ def test_parameters_clone_and_refusals(data):
     assert copy.get_params()["module__width"] == 4
     with pytest.raises(ValueError, match="mixed precision from the accelerator"):
         clf.set_params(mixed_precision=True).fit(*data)
-    with pytest.raises(ValueError, match="to_classifier|not fitted|fitted"):
-        AcceleratedSECNNClassifier(accelerator=accelerator).to_classifier()
+    with pytest.raises(ValueError, match="'device' parameter"):
+        AcceleratedSECNNClassifier(accelerator=accelerator, device="cpu",
+                                   **PARAMS).fit(*data)
 
 
-def _smears(root, n=8):
+def _smears(root, n=20):
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -90,8 +100,9 @@ def test_accelerate_launch_trains_on_two_cpu_processes_and_writes_once(tmp_path)
         [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
          "-m", "sklearn_leukemia.cli", "train", str(data), "--positive-classes",
-         "Early", "--image-size", "16", "--epochs", "2", "--width", "4",
-         "--batch-size", "8", "--out", str(tmp_path / "m.slk")],
+         "Early", "--image-size", "16", "--epochs", "3", "--width", "4",
+         "--batch-size", "8", "--early-stopping", "1", "--target-sensitivity",
+         "0.9", "--decision-cv", "2", "--out", str(tmp_path / "m.slk")],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -100,11 +111,33 @@ def test_accelerate_launch_trains_on_two_cpu_processes_and_writes_once(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "hf") == [
         "m.slk", "smears"]
     assert result.stdout.count("Saved the model to") == 1
+    # A model with decision rules, its networks early-stopped on two
+    # processes, saved as plain classifiers.
     model = load_model(tmp_path / "m.slk")
-    assert model[-1].device == "auto" and type(model[-1]) is SECNNClassifier
+    network = model.estimator_[-1]
+    assert network.device == "auto" and type(network) is SECNNClassifier
+    assert type(model.estimator[-1]) is SECNNClassifier
+    assert model.threshold_ is not None
     from sklearn_leukemia.cli._predict import find_images
 
-    assert model.predict(np.array(find_images([str(data)]))).shape == (16,)
+    assert model.predict(np.array(find_images([str(data)]))).shape == (40,)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "diagnosis"], "--target trains a patient model"),
+    (["--device", "cpu"], "the devices are the launch's"),
+    (["--batch-size", "9"], "give a multiple of 2"),
+])
+def test_what_a_launch_cannot_train_is_refused_before_reading(argv, message):
+    from types import SimpleNamespace
+
+    from sklearn_leukemia.cli._io import UsageError
+    from sklearn_leukemia.cli._main import build_parser
+    from sklearn_leukemia.cli._train import _check_launch
+
+    args = build_parser().parse_args(["train", "DATA", "--out", "m.slk", *argv])
+    with pytest.raises(UsageError, match=message):
+        _check_launch(args, SimpleNamespace(num_processes=2))
 
 
 def test_a_one_process_cpu_launch_says_it_trains_alone(monkeypatch, capsys):

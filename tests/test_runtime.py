@@ -88,8 +88,8 @@ def test_budget_in_joblib_workers():
 
 def _threads_in_task():
     # What a task sees with torch set to more threads than the task's share.
-    torch.set_num_threads(2)
-    return dask_worker_threads(), resolve_n_threads(), resolve_n_threads(3)
+    with torch_num_threads(2):
+        return dask_worker_threads(), resolve_n_threads(), resolve_n_threads(3)
 
 
 def test_dask_tasks_get_one_thread_each(dask_cluster):

@@ -115,3 +115,20 @@ def test_a_worker_that_dies_once_has_its_task_run_again(dask_cluster, tmp_path):
     assert (tmp_path / "died").exists()  # a worker did die
     expected = cross_validate(_DiesOnce(), X, y, cv=2)
     np.testing.assert_array_equal(scores["test_score"], expected["test_score"])
+
+
+def test_the_backend_is_joblibs_with_the_failure_handed_on():
+    """dask_parallel_config copies joblib's result loop: fail when it changes."""
+    import inspect
+
+    from joblib._dask import DaskDistributedBackend
+
+    from sklearn_leukemia.utils._parallel import _reporting_backend_class
+
+    def statements(method):
+        lines = (line.strip() for line in inspect.getsource(method).splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
+
+    ours = statements(_reporting_backend_class()._collect)
+    ours.remove("callback(exc)")
+    assert ours == statements(DaskDistributedBackend._collect)

@@ -12,7 +12,8 @@ see the data folder at the same path as the machine that runs the command
 (a shared file system). A worker that dies while it runs a task has the
 task retried on another by the scheduler, up to its
 ``distributed.scheduler.allowed-failures``; past it the command stops,
-naming the task, and writes nothing.
+naming the task, and writes no output file (rows that ``predict`` already
+printed to stdout stay printed).
 """
 
 from __future__ import annotations
@@ -70,8 +71,9 @@ def dask_backend(address: str | None) -> Iterator[object]:
         from distributed.scheduler import KilledWorker
     except ImportError:
         raise UsageError(
-            "--scheduler needs Dask's distributed scheduler; install it with "
-            "python -m pip install 'dask[distributed]'."
+            "--scheduler needs Dask's distributed scheduler: install the dask "
+            "extra of sklearn-leukemia (python -m pip install -e '.[dask]' in "
+            "a clone), or python -m pip install 'distributed>=2024.8'."
         ) from None
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
@@ -95,14 +97,17 @@ def dask_backend(address: str | None) -> Iterator[object]:
             print(f"The Dask cluster at {address} has {n_threads} worker "
                   "thread: joblib runs the tasks here, one after the other.",
                   file=sys.stderr)
+        else:
+            print(f"Running the tasks on the Dask cluster at {address} "
+                  f"({n_threads} worker threads).", file=sys.stderr)
         try:
             with dask_parallel_config(client):
                 yield client
         except KilledWorker as exc:
             raise WorkerDiedError(
                 f"a Dask worker died while running a task ({exc}); the "
-                "scheduler gave up on it after its allowed failures, so "
-                "nothing was scored or written. A worker usually dies when it "
-                "runs out of memory: give the workers more memory, or fewer "
-                "threads each."
+                "scheduler gave up on it after its allowed failures, so the "
+                "command stopped and wrote no output file. A worker usually "
+                "dies when it runs out of memory: give the workers more "
+                "memory, or fewer threads each."
             ) from exc

@@ -11,6 +11,7 @@ Dask cluster with ``--scheduler`` (:mod:`~sklearn_leukemia.cli._cluster`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -212,10 +213,6 @@ def cross_validate_predictions(
     y_pred = np.empty(n_samples, dtype=object)
     histories, fold_scores, device = [], [], None
     splits = list(cv.split(X, y, groups))
-    # disable=None: a bar in a terminal, none in a log file (CI); the
-    # per-fold lines are printed either way.
-    bar = tqdm(total=len(splits), desc="folds", unit="fold", file=sys.stderr,
-               disable=None if progress else True, dynamic_ncols=True)
     decides = hasattr(pipeline, "decide")
     uncertainty = np.full(n_samples, np.nan) if decides else None
     refer = np.zeros(n_samples, dtype=bool) if decides else None
@@ -225,39 +222,47 @@ def cross_validate_predictions(
     # process by default, on a Dask cluster under parallel_config("dask").
     # The whole X goes once to the backend (Dask scatters it); each task
     # takes its rows, and reads its images from their paths.
-    folds = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_fit_fold)(pipeline, X, y, train, test, groups, labels, merge)
-        for train, test in splits
-    )
-    for fold, ((_, test), done) in enumerate(zip(splits, folds), start=1):
-        bar.update()
-        proba[test] = done["proba"]
-        y_pred[test] = done["y_pred"]
-        if decides:
-            uncertainty[test] = done["uncertainty"]
-            if done["refer"] is not None:
-                refer[test] = done["refer"]
-            decisions.append(done["decision"])
-        explanations.update(done["explanations"])
-        history = done["history"]
-        histories.append(history)
-        device = done["device"] or device
-        scored = (y[test], y_pred[test].astype(y.dtype), proba[test], labels)
-        if merge is not None:
-            true, _ = _binary(y[test], None, labels, merge)
-            pred, merged_proba = _binary(scored[1], proba[test], labels, merge)
-            scored = (true, pred, merged_proba, sorted(merge.names))
-        scores = _fold_scores(*scored, pos_label)
-        if history is not None:
-            # Early stopping may end a fold sooner than max_epochs.
-            scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
-                      **scores}
-        fold_scores.append(scores)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
-                          if k not in _FOLD_SETTINGS)
-        bar.write(f"fold {fold}/{len(splits)}{done['trained']}: {shown}",
-                  file=sys.stderr)
-    bar.close()
+    tasks = (delayed(_fit_fold)(pipeline, X, y, train, test, groups, labels, merge)
+             for train, test in splits)
+    with contextlib.ExitStack() as stack:
+        # disable=None: a bar in a terminal, none in a log file (CI); the
+        # per-fold lines are printed either way.
+        bar = stack.enter_context(tqdm(
+            total=len(splits), desc="folds", unit="fold", file=sys.stderr,
+            disable=None if progress else True, dynamic_ncols=True,
+        ))
+        # Closed on an error, so that joblib cancels the folds still running.
+        folds = stack.enter_context(contextlib.closing(
+            Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        ))
+        for fold, ((_, test), done) in enumerate(zip(splits, folds), start=1):
+            bar.update()
+            proba[test] = done["proba"]
+            y_pred[test] = done["y_pred"]
+            if decides:
+                uncertainty[test] = done["uncertainty"]
+                if done["refer"] is not None:
+                    refer[test] = done["refer"]
+                decisions.append(done["decision"])
+            explanations.update(done["explanations"])
+            history = done["history"]
+            histories.append(history)
+            device = done["device"] or device
+            scored = (y[test], y_pred[test].astype(y.dtype), proba[test], labels)
+            if merge is not None:
+                true, _ = _binary(y[test], None, labels, merge)
+                pred, merged_proba = _binary(scored[1], proba[test], labels, merge)
+                scored = (true, pred, merged_proba, sorted(merge.names))
+            scores = _fold_scores(*scored, pos_label)
+            if history is not None:
+                # Early stopping may end a fold sooner than max_epochs.
+                scores = {"n_test": scores.pop("n_test"), "epochs": len(history),
+                          **scores}
+            fold_scores.append(scores)
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                              if k not in _FOLD_SETTINGS)
+            bar.write(f"fold {fold}/{len(splits)}{done['trained']}: {shown}",
+                      file=sys.stderr)
     return {
         "y_pred": y_pred.astype(y.dtype),
         "proba": proba,
@@ -467,10 +472,7 @@ def run(args) -> int:
                                positive_side(args, dataset, merge is not None))
         print(f"Each fold learns its decision rules on {args.decision_cv} "
               "held-back folds of its training images.", file=sys.stderr)
-    with dask_backend(args.scheduler) as client:
-        if client is not None:
-            print(f"Fitting the folds on the Dask cluster at {args.scheduler}.",
-                  file=sys.stderr)
+    with dask_backend(args.scheduler):
         result = cross_validate_predictions(
             model, dataset.X, fit_y, groups=dataset.groups, cv=cv,
             labels=fit_labels, pos_label=dataset.pos_label, merge=merge,

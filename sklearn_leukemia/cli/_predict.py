@@ -327,23 +327,25 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None,
     # after the other, or on a Dask cluster (--scheduler), a few chunks
     # ahead of the one written (pre_dispatch). Rows come back in order and
     # are written as they come, so memory holds a few chunks at most.
-    chunks = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_predict_chunk)(predictor, files[start:start + _CHUNK],
-                                read_params, classes, sides)
-        for start in starts
-    )
-    for rows, failures in tqdm(chunks, total=len(starts), desc="predicting",
-                               unit="batch", file=sys.stderr,
-                               disable=len(starts) < 2):
-        if failures and on_error == "raise":
-            raise ValueError(
-                f"{_files(len(failures))} cannot be read: {_listed(failures)}. "
-                "Move them out of the input, or pass --on-error skip to leave "
-                "them out."
-            )
-        failed += failures
-        writer.writerows(rows)
-        n_rows += len(rows)
+    tasks = (delayed(_predict_chunk)(predictor, files[start:start + _CHUNK],
+                                     read_params, classes, sides)
+             for start in starts)
+    # Closed on an error, so that joblib cancels the chunks still running.
+    with contextlib.closing(Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+                            ) as chunks, tqdm(
+        chunks, total=len(starts), desc="predicting", unit="batch",
+        file=sys.stderr, disable=len(starts) < 2,
+    ) as bar:
+        for rows, failures in bar:
+            if failures and on_error == "raise":
+                raise ValueError(
+                    f"{_files(len(failures))} cannot be read: "
+                    f"{_listed(failures)}. Move them out of the input, or pass "
+                    "--on-error skip to leave them out."
+                )
+            failed += failures
+            writer.writerows(rows)
+            n_rows += len(rows)
     if failed and not n_rows:
         raise ValueError(f"None of the {_files(n_files)} can be read, so nothing "
                          f"was predicted: {_listed(failed)}.")

@@ -111,6 +111,20 @@ def accelerate_pipeline(pipeline, accelerator):
     return pipeline
 
 
+def _check_launch(args, accelerator) -> None:
+    """Refuse what a data-parallel launch cannot train, before any reading."""
+    n = accelerator.num_processes
+    if args.target is not None:
+        raise UsageError(f"--target trains a patient model, on one process; "
+                         f"run it without accelerate launch (here {n}).")
+    if args.device != "auto":
+        raise UsageError("--device: under accelerate launch the devices are "
+                         "the launch's (--gpu_ids, or the CPU without CUDA).")
+    if args.batch_size is not None and args.batch_size % n:
+        raise UsageError(f"--batch-size {args.batch_size}: each batch is split "
+                         f"between the {n} processes; give a multiple of {n}.")
+
+
 def run(args) -> int:
     """Fit the pipeline on all of DATA and save it to ``--out``."""
     import contextlib
@@ -140,6 +154,8 @@ def _run(args, accelerator) -> int:
     check_writable(out, what="--out")
     check_target_options(args)
     check_decision_options(args, patient_model=args.target is not None)
+    if accelerator is not None:
+        _check_launch(args, accelerator)
     if args.target is not None:
         from sklearn_leukemia.cli._patients import train_patients
 
@@ -149,9 +165,6 @@ def _run(args, accelerator) -> int:
     dataset = load_dataset(args)
     pipeline = build_pipeline(args, n_images=dataset.y.shape[0])
     if accelerator is not None:
-        if args.device != "auto":
-            raise UsageError("--device: under accelerate launch the devices are "
-                             "the launch's (--cpu, --gpu_ids).")
         pipeline = accelerate_pipeline(pipeline, accelerator)
         print(f"Training data-parallel on {accelerator.num_processes} processes "
               f"({accelerator.device.type}, mixed precision "

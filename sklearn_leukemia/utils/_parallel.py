@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Iterator
 
 __all__ = ["dask_parallel_config"]
 
 
+@functools.cache
 def _reporting_backend_class():
     from joblib._dask import DaskDistributedBackend
 
@@ -26,28 +28,21 @@ def _reporting_backend_class():
         """joblib's Dask backend; a task Dask failed raises in ``Parallel``."""
 
         async def _collect(self):
-            # joblib's loop, plus the callback on a failed future: joblib
-            # raises what its callback is given when it is an exception.
+            # joblib's loop (1.4 to 1.6), plus the callback on a failed
+            # future: joblib raises what its callback is given when it is an
+            # exception. tests/test_scale_out.py fails if joblib's changes.
             while self._continue:
                 async for future, result in self.waiting_futures:
                     cf_future = self._results.pop(future)
                     callback = self._callbacks.pop(future)
                     if future.status == "error":
-                        _, exc, _ = result
+                        typ, exc, tb = result
                         cf_future.set_exception(exc)
                         callback(exc)
                     else:
                         cf_future.set_result(result)
                         callback(result)
                 await asyncio.sleep(0.01)
-
-        def retrieve_result_callback(self, out):
-            if isinstance(out, BaseException):
-                raise out
-            return super().retrieve_result_callback(out)
-
-        def __reduce__(self):
-            return (type(self), ())
 
     return ReportingDaskBackend
 

@@ -102,7 +102,7 @@ def test_without_distributed_scheduler_asks_for_it(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(UsageError, match=r"pip install 'dask\[distributed\]'"):
+    with pytest.raises(UsageError, match=r"pip install -e '\.\[dask\]'"):
         with _cluster.dask_backend("tcp://127.0.0.1:9"):
             pass
 
