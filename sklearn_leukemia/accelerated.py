@@ -123,7 +123,10 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
             )
 
     def _resolve_device(self) -> torch.device:
-        return torch.device(self.accelerator.device)
+        device = torch.device(self.accelerator.device)
+        # Several CPU processes are each on "cpu:0", a location torch cannot
+        # map a pickled tensor back to: the CPU is "cpu".
+        return torch.device("cpu") if device.type == "cpu" else device
 
     def _initialize_parts(self):
         # AccelerateMixin's initialize: skorch's, then the accelerator's

@@ -120,7 +120,13 @@ def test_accelerate_launch_trains_on_two_cpu_processes_and_writes_once(tmp_path)
     assert model.threshold_ is not None
     from sklearn_leukemia.cli._predict import find_images
 
-    assert model.predict(np.array(find_images([str(data)]))).shape == (40,)
+    files = np.array(find_images([str(data)]))
+    assert model.predict(files).shape == (40,)
+    # Pickled as joblib and Dask send it to their workers.
+    import pickle
+
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(files),
+                                  model.predict(files))
 
 
 @pytest.mark.parametrize("argv, message", [
