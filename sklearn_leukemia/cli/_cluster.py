@@ -21,12 +21,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator
 
 from sklearn_leukemia.cli._io import UsageError
 from sklearn_leukemia.utils import dask_parallel_config
 
-__all__ = ["WorkerDiedError", "add_scheduler_option", "dask_backend"]
+__all__ = [
+    "WorkerDiedError",
+    "add_scheduler_option",
+    "dask_backend",
+    "recording_warnings",
+    "reissue_warnings",
+]
 
 #: Seconds to wait for a scheduler to answer, and for its first worker.
 CONNECT_TIMEOUT = 30
@@ -111,3 +118,23 @@ def dask_backend(address: str | None) -> Iterator[object]:
                 "dies when it runs out of memory: give the workers more "
                 "memory, or fewer threads each."
             ) from exc
+
+
+def recording_warnings(func, *args, **kwargs):
+    """Call ``func``; return its result and the warnings it raised.
+
+    A task runs through this so that the warnings it raises on a Dask worker
+    (an image far outside the training intensities) come back to the
+    command, which :func:`reissue_warnings` them, as they would be in one
+    process.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = func(*args, **kwargs)
+    return result, [w.message for w in caught]
+
+
+def reissue_warnings(messages) -> None:
+    """Raise again, here, the warnings a task recorded."""
+    for message in messages:
+        warnings.warn(message, stacklevel=2)

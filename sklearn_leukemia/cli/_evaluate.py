@@ -25,7 +25,12 @@ from sklearn_leukemia.cli._arguments import (
     check_fit_classes,
     cv_count,
 )
-from sklearn_leukemia.cli._cluster import add_scheduler_option, dask_backend
+from sklearn_leukemia.cli._cluster import (
+    add_scheduler_option,
+    dask_backend,
+    recording_warnings,
+    reissue_warnings,
+)
 from sklearn_leukemia.cli._data import check_data_folder, fits_classes, load_dataset
 from sklearn_leukemia.cli._decision import (
     add_decision_options,
@@ -222,7 +227,8 @@ def cross_validate_predictions(
     # process by default, on a Dask cluster under parallel_config("dask").
     # The whole X goes once to the backend (Dask scatters it); each task
     # takes its rows, and reads its images from their paths.
-    tasks = (delayed(_fit_fold)(pipeline, X, y, train, test, groups, labels, merge)
+    tasks = (delayed(recording_warnings)(_fit_fold, pipeline, X, y, train, test,
+                                         groups, labels, merge)
              for train, test in splits)
     with contextlib.ExitStack() as stack:
         # disable=None: a bar in a terminal, none in a log file (CI); the
@@ -235,7 +241,9 @@ def cross_validate_predictions(
         folds = stack.enter_context(contextlib.closing(
             Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
         ))
-        for fold, ((_, test), done) in enumerate(zip(splits, folds), start=1):
+        for fold, ((_, test), (done, caught)) in enumerate(zip(splits, folds),
+                                                           start=1):
+            reissue_warnings(caught)
             bar.update()
             proba[test] = done["proba"]
             y_pred[test] = done["y_pred"]

@@ -35,7 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_leukemia import _options
-from sklearn_leukemia.cli._cluster import add_scheduler_option, dask_backend
+from sklearn_leukemia.cli._cluster import (
+    add_scheduler_option,
+    dask_backend,
+    recording_warnings,
+    reissue_warnings,
+)
 from sklearn_leukemia.cli._decision import describe_decisions
 from sklearn_leukemia.cli._io import UsageError, print_warnings
 from sklearn_leukemia.io import atomic_open, check_outside, check_writable
@@ -327,8 +332,9 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None,
     # after the other, or on a Dask cluster (--scheduler), a few chunks
     # ahead of the one written (pre_dispatch). Rows come back in order and
     # are written as they come, so memory holds a few chunks at most.
-    tasks = (delayed(_predict_chunk)(predictor, files[start:start + _CHUNK],
-                                     read_params, classes, sides)
+    tasks = (delayed(recording_warnings)(_predict_chunk, predictor,
+                                         files[start:start + _CHUNK],
+                                         read_params, classes, sides)
              for start in starts)
     # Closed on an error, so that joblib cancels the chunks still running.
     with contextlib.closing(Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
@@ -336,7 +342,8 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None,
         chunks, total=len(starts), desc="predicting", unit="batch",
         file=sys.stderr, disable=len(starts) < 2,
     ) as bar:
-        for rows, failures in bar:
+        for (rows, failures), caught in bar:
+            reissue_warnings(caught)
             if failures and on_error == "raise":
                 raise ValueError(
                     f"{_files(len(failures))} cannot be read: "

@@ -115,3 +115,21 @@ def test_patient_models_are_refused_rather_than_run_here(tmp_path, capsys):
                    "--out", str(tmp_path / "r"), "--scheduler", "tcp://127.0.0.1:9"])
     assert status == 2
     assert "--scheduler runs the folds of a cell model" in capsys.readouterr().err
+
+
+def _warns(text):
+    import warnings
+
+    warnings.warn(text, UserWarning)
+    return text.upper()
+
+
+def test_warnings_raised_on_a_worker_come_back_to_the_command(dask_cluster):
+    from joblib import Parallel, delayed
+
+    with _cluster.dask_backend(dask_cluster.scheduler_address):
+        results = Parallel()(delayed(_cluster.recording_warnings)(_warns, f"w{k}")
+                             for k in range(2))
+    assert [result for result, _ in results] == ["W0", "W1"]
+    with pytest.warns(UserWarning, match="w1"):
+        _cluster.reissue_warnings(results[1][1])
