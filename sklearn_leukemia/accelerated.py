@@ -12,9 +12,12 @@ Run in one plain process, it trains as a SECNNClassifier does.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from skorch.hf import AccelerateMixin
 
+from sklearn_leukemia._generators import FitGenerators
+from sklearn_leukemia._runtime import current_run
 from sklearn_leukemia.classifier import SECNNClassifier
 
 __all__ = ["AcceleratedSECNNClassifier"]
@@ -37,8 +40,10 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
     steps of one (``batch_size`` must then be a multiple of N); otherwise
     each process takes ``batch_size`` images of its own. Every process must
     call ``fit`` with the same data and the same ``random_state`` (None is
-    refused on several processes). Each process draws the random
-    augmentation of its share of a batch from the same seed.
+    refused on several processes). The network starts the same in every
+    process; each process draws the augmentation, mixup and dropout of its
+    share of a batch from a seed of its own, made from ``random_state`` and
+    its rank (the main process's is the fit's own).
 
     Parameters
     ----------
@@ -128,10 +133,40 @@ class AcceleratedSECNNClassifier(AccelerateMixin, SECNNClassifier):
         # map a pickled tensor back to: the CPU is "cpu".
         return torch.device("cpu") if device.type == "cpu" else device
 
+    def initialize(self):
+        """Build the network, loss, optimizer and callbacks; wrap them (``fit``).
+
+        The classifier's own initialize (checks, device), whose parts are
+        built by AccelerateMixin's.
+        """
+        return SECNNClassifier.initialize(self)
+
     def _initialize_parts(self):
         # AccelerateMixin's initialize: skorch's, then the accelerator's
         # wrapping of the network, loss and optimizer.
-        return AccelerateMixin.initialize(self)
+        AccelerateMixin.initialize(self)
+        self._draw_apart()
+        return self
+
+    def _draw_apart(self) -> None:
+        """Give this process its own augmentation, mixup and dropout draws.
+
+        Every process builds the same network from the fit's seed (and
+        accelerate keeps the shuffling in step), but each augments its own
+        share of a batch: drawn from one seed, the i-th image of every share
+        would get the same crop and the same dropout mask. The main process
+        keeps the fit's draws, so one process trains as a SECNNClassifier.
+        """
+        run = current_run(self)
+        rank = self.accelerator.process_index
+        if run is None or not rank or run.seed is None:
+            return
+        augment, mixup, dropout = np.random.SeedSequence(
+            [run.seed, rank]).generate_state(3)
+        run.generators["augment"].manual_seed(int(augment))
+        run.generators["mixup"].manual_seed(int(mixup))
+        run.mixup_rng = np.random.default_rng(int(mixup))
+        run.network_generators = FitGenerators(int(dropout))
 
     def _initialize_accelerator(self):
         # A loss without trainable parameters (the cross-entropy) is left

@@ -48,6 +48,22 @@ def test_one_process_trains_as_the_classifier_does(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), plain.predict_proba(X))
 
 
+def test_each_process_draws_its_own_augmentation(data, monkeypatch):
+    from accelerate import Accelerator
+
+    X, y = data
+    rank0 = AcceleratedSECNNClassifier(accelerator=make_accelerator(cpu=True),
+                                       **PARAMS).fit(X, y)
+    # The same fit as the second process of a launch would run it.
+    monkeypatch.setattr(Accelerator, "process_index", property(lambda self: 1))
+    rank1 = AcceleratedSECNNClassifier(accelerator=make_accelerator(cpu=True),
+                                       **PARAMS).fit(X, y)
+    assert not np.array_equal(rank0.predict_proba(X), rank1.predict_proba(X))
+    again = AcceleratedSECNNClassifier(accelerator=make_accelerator(cpu=True),
+                                       **PARAMS).fit(X, y)
+    np.testing.assert_array_equal(rank1.predict_proba(X), again.predict_proba(X))
+
+
 def test_an_unfitted_one_is_saved_as_an_unfitted_classifier():
     clf = AcceleratedSECNNClassifier(accelerator=make_accelerator(cpu=True),
                                      **PARAMS)
