@@ -130,33 +130,42 @@ def bench_fit(args, work: Path) -> dict:
     train_dir = work / "fit-train"
     _write_smears(train_dir, X[:-400], y[:-400])
     X_test, y_test = X[-400:], y[-400:]
-    options = ["--positive-classes", "ALL", "--image-size", "64", "--epochs",
-               str(args.fit_epochs), "--batch-size", "32", "--random-state", "0"]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ACCELERATE_", "WORLD_SIZE", "RANK", "LOCAL_RANK"))}
     accelerate = Path(sys.executable).with_name("accelerate")
-    runs = {
-        "1 process": [*CLI, "train", str(train_dir), *options],
-        "2 processes (accelerate, gloo)": [
-            str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
-            "--num_machines", "1", "--mixed_precision", "no",
-            "--dynamo_backend", "no", "-m", "sklearn_leukemia.cli", "train",
-            str(train_dir), *options],
-    }
     rows, out = [], {}
-    for name, argv in runs.items():
-        path = work / f"{name.split()[0]}.slk"
-        wall, rss, _ = _child_run([*argv, "--out", str(path)], env=env)
-        model = load_model(path)
-        accuracy = float(np.mean(model[1:].predict(X_test) == y_test))
-        n_proc = int(name.split()[0])
-        per_process = args.fit_samples * args.fit_epochs / n_proc / wall
-        out[name] = {"wall_s": wall, "accuracy": accuracy,
-                     "images_per_s_per_process": per_process}
-        rows.append([name, f"{wall:.1f}", f"{accuracy:.2%}", f"{per_process:.1f}"])
+    for seed in args.fit_seeds:
+        options = ["--positive-classes", "ALL", "--image-size", "64", "--epochs",
+                   str(args.fit_epochs), "--batch-size", "32", "--random-state",
+                   str(seed)]
+        runs = {
+            "1 process": [*CLI, "train", str(train_dir), *options],
+            "2 processes (accelerate, gloo)": [
+                str(accelerate), "launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no",
+                "--dynamo_backend", "no", "-m", "sklearn_leukemia.cli", "train",
+                str(train_dir), *options],
+        }
+        for name, argv in runs.items():
+            path = work / f"{name.split()[0]}.slk"
+            wall, rss, _ = _child_run([*argv, "--out", str(path)], env=env)
+            model = load_model(path)
+            accuracy = float(np.mean(model[1:].predict(X_test) == y_test))
+            n_proc = int(name.split()[0])
+            per_process = args.fit_samples * args.fit_epochs / n_proc / wall
+            out[f"{name}, seed {seed}"] = {
+                "wall_s": wall, "accuracy": accuracy,
+                "images_per_s_per_process": per_process}
+            rows.append([name, str(seed), f"{wall:.1f}", f"{accuracy:.2%}",
+                         f"{per_process:.1f}"])
+    for name in runs:
+        mean = np.mean([v["accuracy"] for k, v in out.items()
+                        if k.startswith(name + ",")])
+        rows.append([name, "mean", "", f"{mean:.2%}", ""])
     print(f"\nData-parallel fit: train on {args.fit_samples} synthetic smears "
           f"(64 px, {args.fit_epochs} epochs, batch 32), accuracy on 400 held out")
-    print(text_table(["run", "wall s", "accuracy", "images/s per process"], rows))
+    print(text_table(["run", "seed", "wall s", "accuracy", "images/s per process"],
+                     rows))
     return out
 
 
@@ -213,6 +222,7 @@ def main() -> None:
     parser.add_argument("--search-epochs", type=int, default=4)
     parser.add_argument("--fit-samples", type=int, default=1200)
     parser.add_argument("--fit-epochs", type=int, default=10)
+    parser.add_argument("--fit-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-files", type=int, nargs="+", default=[5000, 50000])
     parser.add_argument("--predict-size", type=int, default=96)
     parser.add_argument("--predict-width", type=int, default=16)

@@ -121,7 +121,7 @@ def dask_backend(address: str | None) -> Iterator[object]:
 
 
 def recording_warnings(func, *args, **kwargs):
-    """Call ``func``; return its result and the warnings it raised.
+    """Call ``func``; return its result and the user warnings it raised.
 
     A task runs through this so that the warnings it raises on a Dask worker
     (an image far outside the training intensities) come back to the
@@ -131,7 +131,9 @@ def recording_warnings(func, *args, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = func(*args, **kwargs)
-    return result, [w.message for w in caught]
+    # What the command shows; the libraries' deprecation notices are not.
+    return result, [w.message for w in caught
+                    if issubclass(w.category, UserWarning)]
 
 
 def reissue_warnings(messages) -> None:
