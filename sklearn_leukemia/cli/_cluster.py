@@ -131,9 +131,14 @@ def recording_warnings(func, *args, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = func(*args, **kwargs)
-    # What the command shows; the libraries' deprecation notices are not.
-    return result, [w.message for w in caught
-                    if issubclass(w.category, UserWarning)]
+    # What the command shows; the libraries' deprecation notices are not,
+    # even those that are user warnings too (pyparsing's).
+    return result, [
+        w.message for w in caught
+        if issubclass(w.category, UserWarning)
+        and not issubclass(w.category, (DeprecationWarning,
+                                        PendingDeprecationWarning, FutureWarning))
+    ]
 
 
 def reissue_warnings(messages) -> None:

@@ -117,13 +117,18 @@ def test_patient_models_are_refused_rather_than_run_here(tmp_path, capsys):
     assert "--scheduler runs the folds of a cell model" in capsys.readouterr().err
 
 
+class _LibraryDeprecation(UserWarning, DeprecationWarning):
+    """As pyparsing's PyparsingDeprecationWarning: both kinds at once."""
+
+
 def _warns(text):
     import warnings
 
     warnings.warn(text, UserWarning)
-    # A library's notice stays on the worker: not the command's to show, and
-    # raised here it would meet other filters (tests turn ours into errors).
+    # A library's notices stay on the worker: not the command's to show, and
+    # raised here they would meet other filters (tests turn ours into errors).
     warnings.warn("old API", DeprecationWarning)
+    warnings.warn("old name", _LibraryDeprecation)
     return text.upper()
 
 
