@@ -162,7 +162,7 @@ def _binary(y, proba, labels, sides):
 
 def cross_validate_predictions(
     pipeline, X, y, *, groups, cv, labels, pos_label=None, merge=None,
-    progress=True, n_jobs=None,
+    progress=True,
 ) -> dict:
     """Fit a clone per fold; return out-of-fold predictions, histories, scores.
 
@@ -190,10 +190,6 @@ def cross_validate_predictions(
         positive side.
     progress : bool, default=True
         Show a progress bar over folds on stderr.
-    n_jobs : int or None, default=None
-        Folds fitted at once by joblib's active backend: None is one at a
-        time in this process, unless a ``parallel_config`` (the Dask
-        backend of ``--scheduler``) says otherwise.
 
     Returns
     -------
@@ -223,24 +219,22 @@ def cross_validate_predictions(
     refer = np.zeros(n_samples, dtype=bool) if decides else None
     decisions = []
     explanations = {}
-    # One task per fold, run where joblib's active backend says: in this
-    # process by default, on a Dask cluster under parallel_config("dask").
+    # One task per fold, run where joblib's active backend says: one at a
+    # time in this process by default, all at once on a Dask cluster under
+    # the parallel_config of --scheduler.
     # The whole X goes once to the backend (Dask scatters it); each task
     # takes its rows, and reads its images from their paths.
     tasks = (delayed(recording_warnings)(_fit_fold, pipeline, X, y, train, test,
                                          groups, labels, merge)
              for train, test in splits)
-    with contextlib.ExitStack() as stack:
-        # disable=None: a bar in a terminal, none in a log file (CI); the
-        # per-fold lines are printed either way.
-        bar = stack.enter_context(tqdm(
-            total=len(splits), desc="folds", unit="fold", file=sys.stderr,
-            disable=None if progress else True, dynamic_ncols=True,
-        ))
-        # Closed on an error, so that joblib cancels the folds still running.
-        folds = stack.enter_context(contextlib.closing(
-            Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-        ))
+    # disable=None: a bar in a terminal, none in a log file (CI); the
+    # per-fold lines are printed either way. The generator is closed on an
+    # error, so that joblib cancels the folds still running.
+    with tqdm(total=len(splits), desc="folds", unit="fold", file=sys.stderr,
+              disable=None if progress else True, dynamic_ncols=True,
+              ) as bar, contextlib.closing(
+        Parallel(return_as="generator")(tasks)
+    ) as folds:
         for fold, ((_, test), (done, caught)) in enumerate(zip(splits, folds),
                                                            start=1):
             reissue_warnings(caught)

@@ -290,17 +290,15 @@ def _predict_chunk(predictor, chunk, read_params, classes, sides):
     return list(rows), failures
 
 
-def predict_files(model, files, stream, *, on_error="raise", sides=None,
-                  n_jobs=None) -> int:
+def predict_files(model, files, stream, *, on_error="raise", sides=None) -> int:
     """Write the CSV of ``files`` to ``stream`` chunk by chunk; return its rows.
 
     Each file is decoded once: the chunk is read with the model's reader
     settings and its pixels go to the steps after the reader. Memory stays
     that of one chunk of ``_CHUNK`` images whatever the number of files.
     Files that cannot even be opened are found before the first prediction.
-    The chunks go through :func:`joblib.Parallel` (``n_jobs``), so that
-    under the Dask backend the workers predict them, each reading its
-    chunk's files.
+    The chunks go through :func:`joblib.Parallel`, so that under the Dask
+    backend the workers predict them, each reading its chunk's files.
 
     Raises
     ------
@@ -337,8 +335,7 @@ def predict_files(model, files, stream, *, on_error="raise", sides=None,
                                          read_params, classes, sides)
              for start in starts)
     # Closed on an error, so that joblib cancels the chunks still running.
-    with contextlib.closing(Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-                            ) as chunks, tqdm(
+    with contextlib.closing(Parallel(return_as="generator")(tasks)) as chunks, tqdm(
         chunks, total=len(starts), desc="predicting", unit="batch",
         file=sys.stderr, disable=len(starts) < 2,
     ) as bar:
